@@ -24,7 +24,7 @@ const (
 	EventNone Event = iota
 
 	// EventText means data is the next chunk of the current text message,
-	// and more of the message follows. The chunk is never empty.
+	// which goes on (or fails). The chunk is never empty.
 	EventText
 
 	// EventTextEnd means the current text message ended: data is its

@@ -47,9 +47,9 @@ func IsHixie75(h http.Header) bool {
 // Draft-76 (section 5.2) makes the server abort the connection when there
 // are no spaces ("a symptom of a cross-protocol attack") or when the number
 // is not an integral multiple of the spaces. ParseKey also refuses a value
-// without digits and a number above 2^32-1: a client builds the number as
-// a 32-bit value times the spaces, and promises the product fits in 32
-// bits. The errors wrap ErrKey.
+// without digits and a number above 2^32-1: the draft has the client build
+// the number as a 32-bit value times the spaces, chosen so that the product
+// still fits in 32 bits. The errors wrap ErrKey.
 //
 // net/http trims spaces at both ends of a header value; that loses nothing
 // here, since the draft forbids the client to put spaces there.

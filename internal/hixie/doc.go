@@ -17,7 +17,7 @@
 //	key1, key2, err := hixie.ParseKeys(r.Header)   // refuse with 400 on error
 //	loc := hixie.Location(r.TLS != nil, r.Host, r.RequestURI)
 //	buf, err := hixie.AppendResponse76Header(nil, r.Header.Get("Origin"), loc,
-//		r.Header.Get("Sec-WebSocket-Protocol"))
+//		r.Header.Get("Sec-WebSocket-Protocol"), extraHeader)
 //	// hijack; write buf, flush; set a read deadline; then
 //	key3, err := hixie.ReadKey3(brw.Reader)
 //	sum := hixie.Challenge(key1, key2, key3)
@@ -83,6 +83,8 @@
 //
 // A Decoder is 40 bytes and allocates only to build an error. ParseKey,
 // Challenge and the Append functions allocate nothing beyond the growth of
-// dst; Location builds one string; ReadKey3 moves its 8 bytes to the heap
-// because it reads through an io.Reader.
+// dst (the response functions allocate one slice more, to sort the names of
+// extra header fields, when there are any); Location builds one string;
+// ReadKey3 moves its 8 bytes to the heap because it reads through an
+// io.Reader.
 package hixie

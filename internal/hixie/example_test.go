@@ -36,7 +36,8 @@ func Example_handshake76() {
 		panic(err) // 400 Bad Request
 	}
 	loc := hixie.Location(r.TLS != nil, r.Host, r.RequestURI)
-	resp, err := hixie.AppendResponse76Header(nil, r.Header.Get("Origin"), loc, r.Header.Get("Sec-WebSocket-Protocol"))
+	resp, err := hixie.AppendResponse76Header(nil, r.Header.Get("Origin"), loc,
+		r.Header.Get("Sec-WebSocket-Protocol"), http.Header{"Set-Cookie": {"session=1"}})
 	if err != nil {
 		panic(err)
 	}
@@ -59,6 +60,7 @@ func Example_handshake76() {
 	// "Sec-WebSocket-Origin: http://example.com\r\n"
 	// "Sec-WebSocket-Location: ws://example.com/demo\r\n"
 	// "Sec-WebSocket-Protocol: sample\r\n"
+	// "Set-Cookie: session=1\r\n"
 	// "\r\n"
 	// "8jKS'y:G*Co,Wxa-"
 }

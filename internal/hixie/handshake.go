@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/textproto"
+	"slices"
 )
 
 // Request header names of the two drafts, in canonical form.
@@ -175,10 +177,10 @@ func Location(tls bool, host, requestURI string) string {
 // AppendResponse76 appends the hixie-76 (hybi-00) response to dst: the 101
 // status line and header that AppendResponse76Header writes, then the
 // 16-byte challenge as body, which the client reads as part of the
-// handshake. A value holding a control character yields dst unchanged and
-// an error that wraps ErrHeaderValue.
-func AppendResponse76(dst []byte, origin, location, protocol string, challenge [16]byte) ([]byte, error) {
-	dst, err := AppendResponse76Header(dst, origin, location, protocol)
+// handshake. Bad header values or fields yield dst unchanged and an error
+// that wraps ErrHeaderValue.
+func AppendResponse76(dst []byte, origin, location, protocol string, challenge [16]byte, extra http.Header) ([]byte, error) {
+	dst, err := AppendResponse76Header(dst, origin, location, protocol, extra)
 	if err != nil {
 		return dst, err
 	}
@@ -188,20 +190,25 @@ func AppendResponse76(dst []byte, origin, location, protocol string, challenge [
 // AppendResponse76Header appends the hixie-76 response without its body:
 // the status line "HTTP/1.1 101 WebSocket Protocol Handshake", Upgrade,
 // Connection, Sec-WebSocket-Origin, Sec-WebSocket-Location and, when
-// protocol is not empty, Sec-WebSocket-Protocol, then the empty line.
+// protocol is not empty, Sec-WebSocket-Protocol, then the fields of extra
+// (such as Set-Cookie; nil for none) sorted by name, then the empty line.
 // origin is the request's Origin value, location comes from Location, and
 // protocol is the request's Sec-WebSocket-Protocol value, echoed verbatim
-// (in this draft it names one protocol, not a list). A value holding a
-// control character (CR, LF, NUL, ...; HTAB is allowed) yields dst
-// unchanged and an error that wraps ErrHeaderValue.
+// (in this draft it names one protocol, not a list).
+//
+// A value holding a control character (CR, LF, NUL, ...; HTAB is allowed),
+// an extra field name that is not an HTTP token, or an extra field that
+// the handshake itself writes (Upgrade, Connection, and the Origin,
+// Location and Protocol fields of either draft: clients fail on
+// duplicates) yields dst unchanged and an error that wraps ErrHeaderValue.
 //
 // It exists for servers behind proxies that forward key3 only once they
 // have seen the 101 response (HAProxy does, to protect servers that do not
 // speak WebSocket): write this header, flush, read key3, then write the
 // 16-byte challenge. The client reads the header and then waits for the
 // body, so the split costs nothing when there is no such proxy.
-func AppendResponse76Header(dst []byte, origin, location, protocol string) ([]byte, error) {
-	if err := checkValues(origin, location, protocol); err != nil {
+func AppendResponse76Header(dst []byte, origin, location, protocol string, extra http.Header) ([]byte, error) {
+	if err := checkFields(origin, location, protocol, extra); err != nil {
 		return dst, err
 	}
 	dst = append(dst, statusLine76...)
@@ -211,21 +218,23 @@ func AppendResponse76Header(dst []byte, origin, location, protocol string) ([]by
 	if protocol != "" {
 		dst = appendField(dst, "Sec-WebSocket-Protocol: ", protocol)
 	}
+	dst = appendExtra(dst, extra)
 	return append(dst, "\r\n"...), nil
 }
 
 // AppendResponse75 appends the hixie-75 response to dst: the 101 status
 // line, Upgrade, Connection, WebSocket-Origin, WebSocket-Location and, when
-// protocol is not empty, WebSocket-Protocol, then the empty line; there is
-// no body. The values are as for AppendResponse76Header, protocol being the
-// request's WebSocket-Protocol value.
+// protocol is not empty, WebSocket-Protocol, then the fields of extra, then
+// the empty line; there is no body. The arguments and errors are as for
+// AppendResponse76Header, protocol being the request's WebSocket-Protocol
+// value.
 //
 // The status line is draft-75's "HTTP/1.1 101 Web Socket Protocol
 // Handshake" (with a space in "Web Socket"; draft-76 removed it). Clients
 // of that era compare the first 85 bytes of the response, up to and with
 // "Connection: Upgrade", with the draft's text byte for byte.
-func AppendResponse75(dst []byte, origin, location, protocol string) ([]byte, error) {
-	if err := checkValues(origin, location, protocol); err != nil {
+func AppendResponse75(dst []byte, origin, location, protocol string, extra http.Header) ([]byte, error) {
+	if err := checkFields(origin, location, protocol, extra); err != nil {
 		return dst, err
 	}
 	dst = append(dst, statusLine75...)
@@ -235,6 +244,7 @@ func AppendResponse75(dst []byte, origin, location, protocol string) ([]byte, er
 	if protocol != "" {
 		dst = appendField(dst, "WebSocket-Protocol: ", protocol)
 	}
+	dst = appendExtra(dst, extra)
 	return append(dst, "\r\n"...), nil
 }
 
@@ -244,17 +254,92 @@ func appendField(dst []byte, name, value string) []byte {
 	return append(dst, "\r\n"...)
 }
 
-func checkValues(origin, location, protocol string) error {
+// appendExtra appends the fields of h, which checkFields accepted, sorted
+// by name so that responses are reproducible.
+func appendExtra(dst []byte, h http.Header) []byte {
+	if len(h) == 0 {
+		return dst
+	}
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, v := range h[name] {
+			dst = append(dst, name...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return dst
+}
+
+// ownFields are the fields the responses of the two drafts write
+// themselves, in canonical form.
+var ownFields = [...]string{
+	"Upgrade", "Connection",
+	"Sec-Websocket-Origin", "Sec-Websocket-Location", "Sec-Websocket-Protocol",
+	"Websocket-Origin", "Websocket-Location", "Websocket-Protocol",
+}
+
+func checkFields(origin, location, protocol string, extra http.Header) error {
 	for _, f := range [...]struct{ name, value string }{
 		{"origin", origin},
 		{"location", location},
 		{"protocol", protocol},
 	} {
-		for i := 0; i < len(f.value); i++ {
-			if c := f.value[i]; (c < ' ' && c != '\t') || c == 0x7f {
-				return fmt.Errorf("%w: %s holds control character %#02x at offset %d", ErrHeaderValue, f.name, c, i)
+		if err := checkValue(f.name, f.value); err != nil {
+			return err
+		}
+	}
+	for name, values := range extra {
+		if !isToken(name) {
+			return fmt.Errorf("%w: field name %q is not a token", ErrHeaderValue, name)
+		}
+		if slices.Contains(ownFields[:], textproto.CanonicalMIMEHeaderKey(name)) {
+			return fmt.Errorf("%w: field %s is written by the handshake itself", ErrHeaderValue, name)
+		}
+		for _, v := range values {
+			if err := checkValue(name, v); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+func checkValue(name, value string) error {
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return fmt.Errorf("%w: %s holds control character %#02x at offset %d", ErrHeaderValue, name, c, i)
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c < 0x80 && c > ' ' && c != 0x7f && !isSeparator(c):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isSeparator(c byte) bool {
+	switch c {
+	case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
+		return true
+	}
+	return false
 }

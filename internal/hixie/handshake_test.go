@@ -96,7 +96,7 @@ func TestAppendResponse76(t *testing.T) {
 	}
 	loc := Location(false, "example.com", "/demo")
 	prefix := []byte("kept")
-	got, err := AppendResponse76(prefix, "http://example.com", loc, "sample", Challenge(k1, k2, key3))
+	got, err := AppendResponse76(prefix, "http://example.com", loc, "sample", Challenge(k1, k2, key3), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestAppendResponse76(t *testing.T) {
 	}
 
 	// The header alone is the response without its last 16 bytes.
-	head, err := AppendResponse76Header(nil, "http://example.com", loc, "sample")
+	head, err := AppendResponse76Header(nil, "http://example.com", loc, "sample", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestAppendResponse76(t *testing.T) {
 	}
 
 	// No protocol, no protocol field.
-	got, _ = AppendResponse76(nil, "http://example.com", "wss://example.com:8443/demo?x=1", "", Challenge(k1, k2, key3))
+	got, _ = AppendResponse76(nil, "http://example.com", "wss://example.com:8443/demo?x=1", "", Challenge(k1, k2, key3), nil)
 	const wantNoProto = "HTTP/1.1 101 WebSocket Protocol Handshake\r\n" +
 		"Upgrade: WebSocket\r\n" +
 		"Connection: Upgrade\r\n" +
@@ -149,7 +149,7 @@ func TestAppendResponse75(t *testing.T) {
 			"WebSocket-Protocol: sample\r\n" +
 			"\r\n"},
 	} {
-		got, err := AppendResponse75(nil, "http://example.com", Location(false, "example.com", "/demo"), tt.protocol)
+		got, err := AppendResponse75(nil, "http://example.com", Location(false, "example.com", "/demo"), tt.protocol, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,13 +171,13 @@ func TestAppendResponseRejectsControlCharacters(t *testing.T) {
 		dst := []byte("dst")
 		for name, f := range map[string]func() ([]byte, error){
 			"76": func() ([]byte, error) {
-				return AppendResponse76(dst, bad.origin, bad.location, bad.protocol, [16]byte{})
+				return AppendResponse76(dst, bad.origin, bad.location, bad.protocol, [16]byte{}, nil)
 			},
 			"76 header": func() ([]byte, error) {
-				return AppendResponse76Header(dst, bad.origin, bad.location, bad.protocol)
+				return AppendResponse76Header(dst, bad.origin, bad.location, bad.protocol, nil)
 			},
 			"75": func() ([]byte, error) {
-				return AppendResponse75(dst, bad.origin, bad.location, bad.protocol)
+				return AppendResponse75(dst, bad.origin, bad.location, bad.protocol, nil)
 			},
 		} {
 			got, err := f()
@@ -190,8 +190,70 @@ func TestAppendResponseRejectsControlCharacters(t *testing.T) {
 		}
 	}
 	// HTAB and bytes above 0x7F are allowed.
-	if _, err := AppendResponse75(nil, "http://a\tb", "ws://\xc3\xa9/", "p"); err != nil {
+	if _, err := AppendResponse75(nil, "http://a\tb", "ws://\xc3\xa9/", "p", nil); err != nil {
 		t.Errorf("HTAB, UTF-8: %v", err)
+	}
+}
+
+func TestAppendResponseExtraFields(t *testing.T) {
+	extra := http.Header{
+		"Set-Cookie":    {"a=1", "b=2"},
+		"X-Served-By":   {"lariat"},
+		"Cache-Control": {"no-store"},
+	}
+	const fields = "Cache-Control: no-store\r\n" +
+		"Set-Cookie: a=1\r\n" +
+		"Set-Cookie: b=2\r\n" +
+		"X-Served-By: lariat\r\n" +
+		"\r\n"
+	got, err := AppendResponse75(nil, "http://example.com", "ws://example.com/", "", extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "HTTP/1.1 101 Web Socket Protocol Handshake\r\n" +
+		"Upgrade: WebSocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"WebSocket-Origin: http://example.com\r\n" +
+		"WebSocket-Location: ws://example.com/\r\n" + fields
+	if string(got) != want {
+		t.Errorf("75: got\n%q\nwant\n%q", got, want)
+	}
+	got, err = AppendResponse76(nil, "http://example.com", "ws://example.com/", "chat", [16]byte{'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f'}, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = "HTTP/1.1 101 WebSocket Protocol Handshake\r\n" +
+		"Upgrade: WebSocket\r\n" +
+		"Connection: Upgrade\r\n" +
+		"Sec-WebSocket-Origin: http://example.com\r\n" +
+		"Sec-WebSocket-Location: ws://example.com/\r\n" +
+		"Sec-WebSocket-Protocol: chat\r\n" + fields + "0123456789abcdef"
+	if string(got) != want {
+		t.Errorf("76: got\n%q\nwant\n%q", got, want)
+	}
+
+	for _, bad := range []http.Header{
+		{"upgrade": {"h2c"}},
+		{"Connection": {"close"}},
+		{"Sec-WebSocket-Origin": {"http://evil"}},
+		{"sec-websocket-location": {"ws://evil/"}},
+		{"Sec-Websocket-Protocol": {"x"}},
+		{"WebSocket-Origin": {"http://evil"}},
+		{"Websocket-Location": {"ws://evil/"}},
+		{"WEBSOCKET-PROTOCOL": {"x"}},
+		{"Bad Name": {"x"}},
+		{"Bad:Name": {"x"}},
+		{"": {"x"}},
+		{"X-Ok": {"fine", "split\r\nSet-Cookie: evil=1"}},
+		{"X-Ok": {"\x00"}},
+	} {
+		got, err := AppendResponse76Header([]byte("dst"), "http://a", "ws://a/", "", bad)
+		if !errors.Is(err, ErrHeaderValue) || string(got) != "dst" {
+			t.Errorf("extra %q: %q, %v; want dst unchanged and ErrHeaderValue", bad, got, err)
+		}
+		if _, err := AppendResponse75(nil, "http://a", "ws://a/", "", bad); !errors.Is(err, ErrHeaderValue) {
+			t.Errorf("75, extra %q: %v; want ErrHeaderValue", bad, err)
+		}
 	}
 }
 
@@ -352,8 +414,8 @@ func TestHandshakeAllocs(t *testing.T) {
 		k1, _ := ParseKey("4 @1  46546xW%0l 1 5")
 		k2, _ := ParseKey("12998 5 Y3 1  .P00")
 		sink = Challenge(k1, k2, [8]byte{'^', 'n', ':', 'd', 's', '[', '4', 'U'})
-		buf, _ = AppendResponse76(buf[:0], "http://example.com", "ws://example.com/demo", "sample", sink)
-		buf, _ = AppendResponse75(buf[:0], "http://example.com", "ws://example.com/demo", "sample")
+		buf, _ = AppendResponse76(buf[:0], "http://example.com", "ws://example.com/demo", "sample", sink, nil)
+		buf, _ = AppendResponse75(buf[:0], "http://example.com", "ws://example.com/demo", "sample", nil)
 	})
 	if allocs != 0 {
 		t.Errorf("ParseKey, Challenge, AppendResponse: %v allocations; want 0", allocs)

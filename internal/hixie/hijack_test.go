@@ -51,7 +51,7 @@ func hixie76Server(t *testing.T, key3Timeout time.Duration, errc chan<- error) *
 				return err
 			}
 			head, err := AppendResponse76Header(nil, r.Header.Get("Origin"),
-				Location(r.TLS != nil, r.Host, r.RequestURI), r.Header.Get("Sec-WebSocket-Protocol"))
+				Location(r.TLS != nil, r.Host, r.RequestURI), r.Header.Get("Sec-WebSocket-Protocol"), nil)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,100 @@
+// Package deflate is lariat's compression engine: extension negotiation,
+// and per-connection compression and decompression, for permessage-deflate
+// (RFC 7692) and its predecessor x-webkit-deflate-frame
+// (draft-tyoshino-hybi-websocket-perframe-deflate, as shipped by Safari
+// and early Chrome). It depends on the standard library and
+// github.com/klauspost/compress/flate only.
+//
+// # Negotiation
+//
+// [Negotiate] reads the Sec-WebSocket-Extensions values of an upgrade
+// request and returns the response value and the [Params] in force. It
+// accepts the first acceptable permessage-deflate offer, else the first
+// acceptable x-webkit-deflate-frame offer; offers with unknown, repeated or
+// out-of-range parameters are declined and the next one is tried. [Config]
+// mirrors lariat.DeflateOptions and shapes the answer.
+//
+// # Use on a connection
+//
+// A connection holds one [Compressor] and one [Decompressor], made from
+// the same Params.
+//
+// Writing a data message: out, compressed, err := c.Compress(buf[:0], p).
+// If compressed, send out with RSV1 set: for [PerMessage] on the first
+// frame of the message only (continuation frames have RSV1 clear); for
+// [PerFrame] on that frame, and a fragmented message calls Compress once
+// per frame. Otherwise send p as it is, RSV1 clear. Control frames are
+// never compressed.
+//
+// Reading: for PerMessage, RSV1 on a message's first frame marks it
+// compressed (RSV1 on a continuation or control frame fails the
+// connection); the payloads of its frames are concatenated and passed to
+// d.Inflate(dst, payloads, limit) once the final frame is in. For
+// PerFrame each frame with RSV1 is inflated on its own, appending to the
+// message so far, with limit set to what is left of the message limit.
+// [ErrTooBig] maps to close code 1009, [ErrCorrupt] to 1007; after either
+// the connection must fail, since the histories no longer match.
+//
+// # Memory
+//
+// Between messages a connection keeps, measured by TestMemoryPerConnection
+// on 4 KiB JSON-like messages:
+//
+//	                                Compressor                     Decompressor
+//	struct                          64 B                           40 B
+//	+ with context takeover         min(2^ServerMaxWindowBits,     2^max(ClientMaxWindowBits, 9)
+//	                                8 KiB)                         (32 KiB at 15 bits)
+//
+//	no context takeover either way          104 B per connection
+//	server takeover only                    8.1 KiB
+//	client takeover only                    32.1 KiB
+//	both (the default: 15-bit windows)      40.1 KiB
+//	both, 10-bit windows                    2.1 KiB
+//
+// The histories grow with the traffic up to those sizes. Everything else
+// is borrowed from pools shared by all connections, for the length of one
+// call, so an idle or hibernating connection holds no compressor: a flate
+// writer (823 KB at level 1, 330 KB Huffman-only, about 1.1 MB for other
+// levels and for windows under 15 bits) and an inflater (37 KB plus a
+// 4 KiB read buffer). Keeping a dedicated writer per connection instead,
+// as coder/websocket does for context takeover, would cost 823 KB each.
+//
+// With server context takeover the Compressor keeps the last 8 KiB it
+// compressed rather than the full window: any prefix of the history may go
+// unused, and a pooled writer re-hashes its dictionary on every message.
+// On 4 KiB JSON messages 8 KiB compresses as well as 32 KiB or a dedicated
+// writer (ratio 0.217) at a third of the cost of 32 KiB
+// (BenchmarkCompressAlternatives). [Compressor.Release] drops even that,
+// which is always allowed; [Decompressor.Release] must keep its history,
+// which the peer may refer to.
+//
+// # Window bits 8
+//
+// zlib cannot compress raw DEFLATE with a 256-byte window: before 1.2.9 it
+// silently used 512 bytes, so a peer that trusted the 8 failed on
+// distances over 256; since 1.2.9 deflateInit2 refuses
+// (madler/zlib#171). Its inflater takes 8 bits without trouble. So:
+//
+//   - server_max_window_bits=8, offered by a client or configured, is
+//     accepted and honoured exactly: klauspost's custom-window encoder
+//     compresses with a true 256-byte window. The tests inflate every
+//     message with an independent decoder and check that no
+//     back-reference reaches further than 2^bits.
+//   - The server never asks a client for 8 bits: a configured
+//     ClientMaxWindowBits of 8 is asked as 9, since zlib clients, browsers
+//     among them, cannot comply with 8. A client that itself offers
+//     client_max_window_bits=8 is taken at its word, and the inflate
+//     history is never under 512 bytes, so a client on old zlib that
+//     compresses with 9 bits after promising 8 is still understood.
+//   - x-webkit-deflate-frame's max_window_bits follows the same rules.
+//
+// Declining the offer instead would only lose compression for those
+// clients.
+//
+// # Concurrency
+//
+// Negotiate is safe for concurrent use. A Compressor or Decompressor
+// belongs to one connection: its methods must not be called concurrently,
+// which the connection's single goroutine ensures. The pools behind them
+// are safe for concurrent use.
+package deflate

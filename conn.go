@@ -11,6 +11,9 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/lariat-ws/lariat/internal/deflate"
+	"github.com/lariat-ws/lariat/internal/hixie"
 )
 
 // Conn is one WebSocket connection, run by lariat on its own goroutine.
@@ -42,15 +45,28 @@ type Conn struct {
 	mbp      *[]byte // reassembly buffer of the message in progress
 	cur      message
 	lastRead time.Time
-	rdl      time.Time // read deadline set on nc; zero when it must be set anew
+	rdl      time.Time // the read deadline set on nc; zero for none
+	rdlStale bool      // the deadline on nc may differ from rdl: set it anew
 	idle     time.Duration
+	pingAt   time.Time // when the next automatic ping is due
+	pongDue  time.Time // when an unanswered ping times out; zero if none
+
+	// The decoder of a hixie-75 or hixie-76 connection; nil for RFC 6455.
+	legacy *hixie.Decoder
+
+	// Compression, when negotiated: connection goroutine only.
+	ext       deflate.Kind
+	comp      *deflate.Compressor
+	decomp    *deflate.Decompressor
+	zbp       *[]byte // compressed payload of the message in progress
+	noDeflate bool
 
 	// Writing: connection goroutine only.
 	wbp  *[]byte
 	werr error
 	wdl  time.Time
 	iov  net.Buffers
-	iova [2][]byte
+	iova [3][]byte
 
 	// Commands: connection goroutine only.
 	active     bool
@@ -65,16 +81,18 @@ type Conn struct {
 	inbox   []any
 	spare   []any
 	dead    bool
-	hasMail atomic.Bool
+	hasMail   atomic.Bool
+	goingAway atomic.Bool // Shutdown asked for a 1001 close
 	state   atomic.Int32 // connBusy, connReading or connParked
 	wake    chan struct{}
 }
 
 // message is the data message being reassembled.
 type message struct {
-	op   Opcode // OpText or OpBinary; 0 when no message is in progress
-	n    int64  // payload bytes received so far
-	utf8 utf8State
+	op         Opcode // OpText or OpBinary; 0 when no message is in progress
+	compressed bool   // permessage-deflate: RSV1 was set on the first frame
+	n          int64  // payload bytes received so far, as on the wire
+	utf8       utf8State
 }
 
 const (
@@ -108,6 +126,9 @@ func newConn(u *Upgrader, nc net.Conn, h Handler, opts Options, v Version, proto
 	c.setReadBuf(getBuf(max(opts.ReadBufferSize, len(buffered))))
 	c.w = copy(c.rbuf, buffered)
 	c.lastRead = time.Now()
+	if opts.PingInterval > 0 {
+		c.pingAt = c.lastRead.Add(opts.PingInterval)
+	}
 	return c
 }
 
@@ -140,8 +161,30 @@ func (c *Conn) LocalAddr() net.Addr {
 	return c.nc.LocalAddr()
 }
 
+// start writes the handshake response and runs the connection. It
+// returns after Terminate.
+func (c *Conn) start(response []byte) {
+	if len(response) > 0 {
+		c.armWrite()
+		if _, err := c.nc.Write(response); err != nil {
+			c.nc.Close()
+			c.releaseBuffers()
+			c.mu.Lock()
+			c.dead = true
+			c.mu.Unlock()
+			c.terminate(Reason{Kind: ReasonHandshake, Code: StatusAbnormalClosure, Err: err})
+			return
+		}
+	}
+	c.serve()
+}
+
 // serve runs the connection until it ends. It returns after Terminate.
 func (c *Conn) serve() {
+	if c.srv != nil {
+		c.srv.track(c)
+		defer c.srv.untrack(c)
+	}
 	r := c.run()
 	c.closeTCP(r)
 	c.mu.Lock()
@@ -155,6 +198,13 @@ func (c *Conn) serve() {
 func (c *Conn) run() *Reason {
 	if r := c.invoke(callInit, Frame{}, nil); r != nil {
 		return r
+	}
+	if c.legacy != nil {
+		for {
+			if r := c.stepLegacy(); r != nil {
+				return r
+			}
+		}
 	}
 	for {
 		if r := c.step(); r != nil {
@@ -171,8 +221,15 @@ func (c *Conn) step() *Reason {
 	}
 	// RFC 6455 §5.2: "RSV1, RSV2, RSV3: 1 bit each. MUST be 0 unless an
 	// extension is negotiated that defines meanings for non-zero values."
+	// Compression claims RSV1 on data frames only: for permessage-deflate
+	// on the first frame of a message (RFC 7692 §6.1), for
+	// x-webkit-deflate-frame on any data frame.
 	if h.rsv != 0 {
-		return c.end(ReasonBadFrame, StatusProtocolError, "reserved bits set", nil)
+		ok := h.rsv == bitRSV1 && !h.op.IsControl() &&
+			(c.ext == deflate.PerFrame || c.ext == deflate.PerMessage && h.op != OpContinuation)
+		if !ok {
+			return c.end(ReasonBadFrame, StatusProtocolError, "reserved bits set", nil)
+		}
 	}
 	if h.op.IsControl() {
 		return c.control(h)
@@ -211,9 +268,10 @@ func (c *Conn) control(h header) *Reason {
 		// MUST send a Pong frame in response ... with identical
 		// Application data". It is queued first, so it leaves with
 		// whatever Handle sends.
-		c.writeFrame(OpPong, p)
+		c.writeFrame(OpPong, 0, p)
 		return c.invoke(callHandle, Frame{Op: OpPing, Payload: p}, nil)
 	case OpPong:
+		c.pongDue = time.Time{}
 		return c.invoke(callHandle, Frame{Op: OpPong, Payload: p}, nil)
 	}
 	c.closeRcvd = true
@@ -245,7 +303,7 @@ func (c *Conn) data(h header) *Reason {
 		if c.cur.op != 0 {
 			return c.end(ReasonBadFrame, StatusProtocolError, "data frame inside a fragmented message", nil)
 		}
-		c.cur = message{op: h.op}
+		c.cur = message{op: h.op, compressed: h.rsv != 0 && c.ext == deflate.PerMessage}
 	}
 	// The limit is checked from the header, before a byte of the payload
 	// is read or a buffer for it allocated.
@@ -255,15 +313,22 @@ func (c *Conn) data(h header) *Reason {
 	validate := c.cur.op == OpText && !c.opts.SkipUTF8Validation
 	var p []byte
 	var err error
-	if h.fin && c.cur.n == 0 && int(h.length) <= len(c.rbuf)/2 {
+	switch {
+	case c.cur.compressed:
+		// permessage-deflate: the frames' payloads are joined and
+		// inflated when the message is complete (RFC 7692 §7.2.2).
+		err = c.readPayloadInto(&c.zbp, h, false)
+	case h.rsv != 0:
+		// x-webkit-deflate-frame: each frame inflates on its own.
+		if err = c.readPayloadInto(&c.zbp, h, false); err == nil {
+			err = c.inflateInto(validate)
+		}
+	case h.fin && c.cur.n == 0 && int(h.length) <= len(c.rbuf)/2:
 		// A whole message in one small frame: it is handed to Handle
 		// where it lies in the read buffer.
 		p, err = c.readPayloadInPlace(h, validate)
-	} else {
-		err = c.readPayloadInto(h, validate)
-		if c.mbp != nil {
-			p = *c.mbp
-		}
+	default:
+		err = c.readPayloadInto(&c.mbp, h, validate)
 	}
 	if err != nil {
 		return c.readFailed(err)
@@ -271,6 +336,14 @@ func (c *Conn) data(h header) *Reason {
 	c.cur.n += h.length
 	if !h.fin {
 		return nil
+	}
+	if c.cur.compressed {
+		if err := c.inflateInto(validate); err != nil {
+			return c.readFailed(err)
+		}
+	}
+	if p == nil && c.mbp != nil {
+		p = *c.mbp
 	}
 	// RFC 6455 §8.1: a text message must be valid UTF-8 as a whole, so it
 	// cannot end inside a character.
@@ -283,6 +356,10 @@ func (c *Conn) data(h header) *Reason {
 	if c.mbp != nil {
 		putBuf(c.mbp)
 		c.mbp = nil
+	}
+	if c.zbp != nil {
+		putBuf(c.zbp)
+		c.zbp = nil
 	}
 	return r
 }
@@ -311,6 +388,10 @@ func (c *Conn) fill() error {
 	if c.r == c.w && c.hibernate && c.cur.op == 0 && c.rbuf != nil {
 		putBuf(c.rbp)
 		c.rbp, c.rbuf, c.r, c.w = nil, nil, 0, 0
+		if c.comp != nil {
+			c.comp.Release()
+			c.decomp.Release()
+		}
 	}
 	if c.rbuf == nil {
 		// Hibernating: wait for the first byte without holding a buffer.
@@ -365,15 +446,16 @@ func (c *Conn) readPayloadInPlace(h header, validate bool) ([]byte, error) {
 	return p, nil
 }
 
-// readPayloadInto appends a payload to the message buffer. Large payloads
-// are read straight from the socket into it, skipping the read buffer.
-func (c *Conn) readPayloadInto(h header, validate bool) error {
+// readPayloadInto appends a payload to the pooled buffer *bp. Large
+// payloads are read straight from the socket into it, skipping the read
+// buffer.
+func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 	n := int(h.length)
-	c.growMessage(n)
-	m := *c.mbp
+	c.grow(bp, n)
+	m := **bp
 	start := len(m)
 	m = m[:start+n]
-	*c.mbp = m
+	**bp = m
 	done := 0
 	for done < n {
 		if c.r == c.w && n-done >= len(c.rbuf)/2 {
@@ -409,13 +491,13 @@ func (c *Conn) unmaskChunk(key uint32, chunk []byte, pos int, validate bool) boo
 	return !validate || c.cur.utf8.feed(chunk)
 }
 
-// growMessage makes room for n more payload bytes in the message buffer.
-func (c *Conn) growMessage(n int) {
-	if c.mbp == nil {
-		c.mbp = getBuf(n)
+// grow makes room for n more bytes in the pooled buffer *bp.
+func (c *Conn) grow(bp **[]byte, n int) {
+	if *bp == nil {
+		*bp = getBuf(n)
 		return
 	}
-	m := *c.mbp
+	m := **bp
 	if cap(m)-len(m) >= n {
 		return
 	}
@@ -424,8 +506,41 @@ func (c *Conn) growMessage(n int) {
 	size := min(max(2*cap(m), len(m)+n), int(c.opts.MaxMessageSize))
 	nb := getBuf(max(size, len(m)+n))
 	*nb = append(*nb, m...)
-	putBuf(c.mbp)
-	c.mbp = nb
+	putBuf(*bp)
+	*bp = nb
+}
+
+// inflateInto inflates the compressed bytes gathered in zbp onto the end
+// of the message buffer, stopping at the message size limit, and
+// validates the new text.
+func (c *Conn) inflateInto(validate bool) error {
+	z := *c.zbp
+	if c.mbp == nil {
+		// A guess that fits most messages; Inflate grows it if not. The
+		// byte beyond lets Inflate see the end of the data without
+		// growing a buffer that the message fills exactly.
+		c.mbp = getBuf(min(max(8*len(z), 4096), int(c.opts.MaxMessageSize)) + 1)
+	}
+	m := *c.mbp
+	start := len(m)
+	out, err := c.decomp.Inflate(m, z, int(c.opts.MaxMessageSize)-start)
+	*c.zbp = z[:0]
+	switch {
+	case errors.Is(err, deflate.ErrTooBig):
+		return ending{c.end(ReasonTooBig, StatusMessageTooBig, "message too big", nil)}
+	case err != nil:
+		return ending{c.end(ReasonBadEncoding, StatusInvalidPayload, "invalid compressed data", err)}
+	}
+	if cap(out) != cap(m) {
+		// Inflate outgrew the pooled buffer: keep its larger one.
+		putBuf(c.mbp)
+		c.mbp = new([]byte)
+	}
+	*c.mbp = out
+	if validate && !c.cur.utf8.feed(out[start:]) {
+		return errBadUTF8
+	}
+	return nil
 }
 
 // readSome reads from the socket into p and, while it waits, delivers the
@@ -433,6 +548,9 @@ func (c *Conn) growMessage(n int) {
 // returns n > 0 or an error.
 func (c *Conn) readSome(p []byte) (int, error) {
 	for {
+		if c.goingAway.Load() {
+			return 0, ending{c.end(ReasonShutdown, StatusGoingAway, "going away", nil)}
+		}
 		if c.hasMail.Load() {
 			if r := c.deliverMail(); r != nil {
 				return 0, ending{r}
@@ -441,7 +559,7 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		}
 		if !c.active {
 			c.state.Store(connParked)
-			if !c.hasMail.Load() {
+			if !c.hasMail.Load() && !c.goingAway.Load() {
 				<-c.wake
 			}
 			c.state.Store(connBusy)
@@ -470,31 +588,73 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, err
 		}
-		// A timeout is either Post's wake-up or the idle timeout.
-		c.rdl = time.Time{}
-		if c.idle > 0 && time.Since(c.lastRead) >= c.idle {
-			return 0, ending{c.end(ReasonTimeout, StatusNormalClosure, "idle timeout", nil)}
+		// A timeout is Post's wake-up, the idle timeout, or the time to
+		// ping or to give up waiting for a pong.
+		c.rdlStale = true // Post may have moved it
+		if r := c.timers(); r != nil {
+			return 0, ending{r}
 		}
 	}
 }
 
-// armRead sets the read deadline for the idle timeout. Moving a deadline
-// costs a trip into the runtime's poller, so it is moved only when it has
-// fallen behind by more than an eighth of the timeout: a Read that returns
-// early because of that is simply retried.
+// timers acts on whichever of the idle timeout and the automatic ping
+// timers has expired.
+func (c *Conn) timers() *Reason {
+	now := time.Now()
+	switch {
+	case c.idle > 0 && now.Sub(c.lastRead) >= c.idle:
+		return c.end(ReasonTimeout, StatusNormalClosure, "idle timeout", nil)
+	case !c.pongDue.IsZero() && !now.Before(c.pongDue):
+		return c.end(ReasonTimeout, StatusNormalClosure, "no pong", nil)
+	case c.pongDue.IsZero() && !c.pingAt.IsZero() && !now.Before(c.pingAt):
+		c.pongDue = now.Add(c.opts.PongTimeout)
+		c.pingAt = now.Add(c.opts.PingInterval)
+		c.writeFrame(OpPing, 0, nil)
+		if err := c.flush(); err != nil {
+			return c.writeFailed(err)
+		}
+	}
+	return nil
+}
+
+// readDeadline is the earliest time a blocked read must give up: the end
+// of the idle timeout, the next automatic ping, or the pong's deadline.
+func (c *Conn) readDeadline() (t time.Time, slack time.Duration) {
+	consider := func(at time.Time, d time.Duration) {
+		if t.IsZero() || at.Before(t) {
+			t = at
+		}
+		if slack == 0 || d/8 < slack {
+			slack = d / 8
+		}
+	}
+	if c.idle > 0 {
+		consider(c.lastRead.Add(c.idle), c.idle)
+	}
+	if !c.pongDue.IsZero() {
+		consider(c.pongDue, c.opts.PongTimeout)
+	} else if !c.pingAt.IsZero() {
+		consider(c.pingAt, c.opts.PingInterval)
+	}
+	return t, slack
+}
+
+// armRead sets the read deadline to readDeadline's. Moving a deadline
+// costs a trip into the runtime's poller, so a later target moves it only
+// once it has fallen behind by more than an eighth of the timeout: a Read
+// that returns early because of that finds no timer expired and is simply
+// retried.
 func (c *Conn) armRead() error {
-	if c.idle <= 0 {
-		if c.rdl.IsZero() {
+	target, slack := c.readDeadline()
+	if !c.rdlStale {
+		if target.IsZero() && c.rdl.IsZero() {
 			return nil
 		}
-		c.rdl = time.Time{}
-		return c.nc.SetReadDeadline(time.Time{})
+		if !target.IsZero() && !c.rdl.IsZero() && !target.Before(c.rdl) && target.Sub(c.rdl) < slack {
+			return nil
+		}
 	}
-	target := c.lastRead.Add(c.idle)
-	if !c.rdl.IsZero() && target.Sub(c.rdl) < c.idle/8 {
-		return nil
-	}
-	c.rdl = target
+	c.rdl, c.rdlStale = target, false
 	return c.nc.SetReadDeadline(target)
 }
 
@@ -584,6 +744,10 @@ func (c *Conn) invoke(k callKind, f Frame, msg any) (r *Reason) {
 		err = c.h.Info(c, msg)
 	}
 	switch {
+	case c.werr != nil:
+		// The socket failed under the callback; whatever it returned
+		// (often that very error) is not the cause.
+		return c.writeFailed(c.werr)
 	case err == nil:
 	case errors.Is(err, Stop):
 		return c.end(ReasonStop, StatusNormalClosure, "", nil)
@@ -648,9 +812,13 @@ func (c *Conn) closeTCP(r *Reason) {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	if c.closeSent && !c.closeRcvd && c.rbuf != nil {
+	if c.closeSent && !c.closeRcvd && c.rbuf != nil && c.version != VersionHixie75 {
 		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
-		c.awaitClose()
+		if c.legacy != nil {
+			c.awaitLegacyClose()
+		} else {
+			c.awaitClose()
+		}
 	}
 	c.nc.SetReadDeadline(time.Now())
 	var sink [512]byte
@@ -713,7 +881,8 @@ func (c *Conn) releaseBuffers() {
 	putBuf(c.rbp)
 	putBuf(c.wbp)
 	putBuf(c.mbp)
-	c.rbp, c.rbuf, c.wbp, c.mbp = nil, nil, nil, nil
+	putBuf(c.zbp)
+	c.rbp, c.rbuf, c.wbp, c.mbp, c.zbp = nil, nil, nil, nil, nil
 }
 
 // Send sends a text, binary, ping or pong frame. Text payloads are sent
@@ -721,12 +890,15 @@ func (c *Conn) releaseBuffers() {
 func (c *Conn) Send(f Frame) error {
 	switch f.Op {
 	case OpText, OpBinary:
-		return c.writeFrame(f.Op, f.Payload)
+		return c.writeData(f.Op, f.Payload)
 	case OpPing, OpPong:
+		if c.legacy != nil {
+			return ErrNotSupported
+		}
 		if len(f.Payload) > maxControlPayload {
 			return ErrControlTooLong
 		}
-		return c.writeFrame(f.Op, f.Payload)
+		return c.writeFrame(f.Op, 0, f.Payload)
 	}
 	return ErrBadOpcode
 }
@@ -739,10 +911,36 @@ var (
 )
 
 // SendText sends s as a text message.
-func (c *Conn) SendText(s string) error { return writeFrame(c, OpText, s) }
+func (c *Conn) SendText(s string) error {
+	// The bytes of s are only read, never kept or changed.
+	return c.writeData(OpText, unsafe.Slice(unsafe.StringData(s), len(s)))
+}
 
 // SendBinary sends p as a binary message.
-func (c *Conn) SendBinary(p []byte) error { return c.writeFrame(OpBinary, p) }
+func (c *Conn) SendBinary(p []byte) error { return c.writeData(OpBinary, p) }
+
+// writeData sends a data message, compressed when that was negotiated,
+// is on, and makes it smaller. With both extensions a message sent in one
+// frame carries RSV1 on that frame.
+func (c *Conn) writeData(op Opcode, p []byte) error {
+	if c.legacy != nil && !c.closeSent && c.werr == nil {
+		return c.writeLegacy(op, p)
+	}
+	if c.comp == nil || c.noDeflate || c.closeSent {
+		return c.writeFrame(op, 0, p)
+	}
+	zb := getBuf(len(p) + 64)
+	out, compressed, err := c.comp.Compress(*zb, p)
+	if err == nil {
+		if compressed {
+			err = c.writeFrame(op, bitRSV1, out)
+		} else {
+			err = c.writeFrame(op, 0, p)
+		}
+	}
+	putBuf(zb)
+	return err
+}
 
 // Ping sends a ping frame. The peer's pong reaches Handle.
 func (c *Conn) Ping(p []byte) error { return c.Send(Frame{Op: OpPing, Payload: p}) }
@@ -774,7 +972,7 @@ func (c *Conn) SetActive(on bool) { c.active = on }
 // it. (Cowboy: set_options idle_timeout.)
 func (c *Conn) SetIdleTimeout(d time.Duration) {
 	c.idle = d
-	c.rdl = time.Time{}
+	c.rdlStale = true
 }
 
 // SetMaxMessageSize changes the largest message the connection accepts,
@@ -786,6 +984,9 @@ func (c *Conn) SetMaxMessageSize(n int64) {
 		n = defaultMaxMessageSize
 	}
 	c.opts.MaxMessageSize = n
+	if c.legacy != nil {
+		c.legacy.MaxMessage = n
+	}
 }
 
 // Hibernate returns the connection's read and write buffers to a shared
@@ -796,9 +997,7 @@ func (c *Conn) SetMaxMessageSize(n int64) {
 func (c *Conn) Hibernate() { c.hibernate = true }
 
 // writeFrame queues or writes one whole frame.
-func (c *Conn) writeFrame(op Opcode, p []byte) error { return writeFrame(c, op, p) }
-
-func writeFrame[T string | []byte](c *Conn, op Opcode, p T) error {
+func (c *Conn) writeFrame(op Opcode, rsv byte, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
 	}
@@ -810,34 +1009,24 @@ func writeFrame[T string | []byte](c *Conn, op Opcode, p T) error {
 	}
 	wb := *c.wbp
 	if len(wb)+maxServerHeaderSize+len(p) <= cap(wb) {
-		wb = appendHeader(wb, true, 0, op, len(p))
+		wb = appendHeader(wb, true, rsv, op, len(p))
 		*c.wbp = append(wb, p...)
 		return nil
 	}
 	// Too big for the buffer: write what is buffered, the header and the
 	// payload together, with writev where the connection supports it.
-	*c.wbp = appendHeader(wb, true, 0, op, len(p))
-	return c.writeThrough(bytesOf(p))
+	*c.wbp = appendHeader(wb, true, rsv, op, len(p))
+	return c.writeThrough(p, nil)
 }
 
-// bytesOf returns the bytes of p without copying them. The result is only
-// ever read.
-func bytesOf[T string | []byte](p T) []byte {
-	switch v := any(p).(type) {
-	case []byte:
-		return v
-	case string:
-		return unsafe.Slice(unsafe.StringData(v), len(v))
-	}
-	return nil
-}
-
-func (c *Conn) writeThrough(p []byte) error {
+// writeThrough writes the buffered bytes, then p and trailer, with one
+// writev where the connection supports it.
+func (c *Conn) writeThrough(p, trailer []byte) error {
 	c.armWrite()
-	c.iova = [2][]byte{*c.wbp, p}
+	c.iova = [3][]byte{*c.wbp, p, trailer}
 	c.iov = c.iova[:]
 	_, err := c.iov.WriteTo(c.nc)
-	c.iova = [2][]byte{}
+	c.iova = [3][]byte{}
 	*c.wbp = (*c.wbp)[:0]
 	if err != nil {
 		c.werr = err
@@ -850,9 +1039,21 @@ func (c *Conn) queueClose(code StatusCode, reason string) {
 	if c.closeSent {
 		return
 	}
+	if c.legacy != nil {
+		// Hixie-76 has a closing frame without a code; hixie-75 has
+		// none: closing the TCP connection is its close.
+		if c.version == VersionHixie76 && c.werr == nil {
+			if c.wbp == nil {
+				c.wbp = getBuf(c.opts.WriteBufferSize)
+			}
+			*c.wbp = append(*c.wbp, hixie.CloseFrame...)
+		}
+		c.closeSent, c.sentCode, c.sentReason = true, code, reason
+		return
+	}
 	var payload [maxControlPayload]byte
 	p := appendClose(payload[:0], code, reason)
-	c.writeFrame(OpClose, p)
+	c.writeFrame(OpClose, 0, p)
 	c.closeSent, c.sentCode, c.sentReason = true, code, reason
 }
 

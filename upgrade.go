@@ -9,9 +9,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/lariat-ws/lariat/internal/deflate"
+	"github.com/lariat-ws/lariat/internal/hixie"
 )
 
 // Version is the protocol generation a connection speaks.
@@ -79,6 +83,22 @@ type Options struct {
 	// MailboxSize bounds the messages Post may queue for one connection
 	// before it returns ErrMailboxFull. Zero means 1024.
 	MailboxSize int
+
+	// PingInterval, when positive, makes lariat ping the peer this often,
+	// and PongTimeout bounds the wait for its pong (zero means
+	// PingInterval); a peer that does not answer in time is closed with
+	// 1000 and Terminate gets ReasonTimeout. Pings are off by default:
+	// like Cowboy, lariat leaves them to the handler unless asked.
+	PingInterval, PongTimeout time.Duration
+
+	// Compress negotiates compression when the client offers it:
+	// permessage-deflate, or x-webkit-deflate-frame from older browsers.
+	// Off by default. (Cowboy: compress.)
+	Compress bool
+
+	// Deflate shapes the compression that Compress negotiates: context
+	// takeover, window sizes, level and the smallest message compressed.
+	Deflate DeflateOptions
 }
 
 const (
@@ -115,6 +135,9 @@ func (o Options) withDefaults() Options {
 	if o.MailboxSize <= 0 {
 		o.MailboxSize = defaultMailboxSize
 	}
+	if o.PingInterval > 0 && o.PongTimeout <= 0 {
+		o.PongTimeout = o.PingInterval
+	}
 	return o
 }
 
@@ -123,8 +146,8 @@ func (o Options) withDefaults() Options {
 // connection on the goroutine net/http called ServeHTTP on, so ServeHTTP
 // returns when the connection has ended.
 //
-// An Upgrader must not be changed after its first use; it is then safe for
-// concurrent use, as net/http requires of a Handler.
+// An Upgrader must not be changed or copied after its first use; it is
+// then safe for concurrent use, as net/http requires of a Handler.
 type Upgrader struct {
 	// New makes the Handler for one connection (Cowboy's init/2). It runs
 	// on the HTTP request, before the 101 response: it may read headers
@@ -151,9 +174,32 @@ type Upgrader struct {
 	// get 426 Upgrade Required.
 	Fallback http.Handler
 
+	// Legacy accepts the hixie-75 and hixie-76 drafts of 2010 that old
+	// browsers and some devices still speak. It is off by default: those
+	// drafts predate the masking that keeps WebSocket traffic from
+	// poisoning the caches of transparent proxies, and some proxies
+	// mangle their handshake. When off, such requests get 426 and a body
+	// that says why.
+	Legacy bool
+
+	// HandshakeTimeout bounds the wait for the 8 bytes a hixie-76 client
+	// sends after its request header. Zero means 10 s. (net/http's
+	// Server.ReadHeaderTimeout bounds the request itself.)
+	HandshakeTimeout time.Duration
+
+	// MaxConnections, when positive, bounds the connections served at
+	// once; upgrade requests past it get 503 with Retry-After.
+	MaxConnections int
+
 	// Logger, when set, receives refused handshakes and handler panics.
 	// Nothing is logged per message.
 	Logger *slog.Logger
+
+	mu      sync.Mutex
+	active  int // admitted requests: handshakes and connections
+	conns   map[*Conn]struct{}
+	closing bool
+	drained chan struct{} // closed when active drops to 0 while closing
 }
 
 // Handshake is what New sees of, and may change in, the upgrade.
@@ -195,10 +241,17 @@ func (e *HTTPError) Error() string {
 //
 //	mux.Handle("/chat", up.Wrap(chatPage))
 func (u *Upgrader) Wrap(fallback http.Handler) http.Handler {
-	w := *u
-	w.Fallback = fallback
-	return &w
+	return &wrapped{u: u, fallback: fallback}
 }
+
+// wrapped shares its Upgrader, so that Shutdown and MaxConnections see
+// every connection whichever route it came by.
+type wrapped struct {
+	u        *Upgrader
+	fallback http.Handler
+}
+
+func (h *wrapped) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.u.serve(w, r, h.fallback) }
 
 // The GUID of RFC 6455 §1.3, appended to the client's key.
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -220,15 +273,30 @@ func isUpgrade(r *http.Request) bool {
 
 // ServeHTTP performs the handshake and, when it succeeds, runs the
 // connection until it ends.
-func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.serve(w, r, u.Fallback) }
+
+func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.Handler) {
 	if !isUpgrade(r) {
-		if u.Fallback != nil {
-			u.Fallback.ServeHTTP(w, r)
+		if fallback != nil {
+			fallback.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Upgrade", "websocket")
 		w.Header().Set("Sec-WebSocket-Version", supportedHeader)
 		u.refuse(w, r, http.StatusUpgradeRequired, "this endpoint speaks WebSocket only")
+		return
+	}
+	if r.Header.Get("Sec-Websocket-Version") == "" && (hixie.IsHixie76(r.Header) || hixie.IsHixie75(r.Header)) && r.Method == http.MethodGet {
+		if !u.Legacy {
+			w.Header().Set("Sec-WebSocket-Version", supportedHeader)
+			u.refuse(w, r, http.StatusUpgradeRequired, "this server does not accept the hixie-75/76 drafts (Upgrader.Legacy is off); use RFC 6455")
+			return
+		}
+		if !u.admit(w, r) {
+			return
+		}
+		defer u.release()
+		u.serveLegacy(w, r)
 		return
 	}
 	v, status, problem := checkRequest(r)
@@ -246,15 +314,47 @@ func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.refuse(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
+	if !u.admit(w, r) {
+		return
+	}
+	defer u.release()
 	hs := &Handshake{
 		Version:   v,
 		Protocols: headerTokens(r.Header["Sec-Websocket-Protocol"]),
 		Header:    http.Header{},
 		Options:   u.Options.withDefaults(),
 	}
+	h, ok := u.newHandler(w, r, hs)
+	if !ok {
+		return
+	}
+	hs.Options = hs.Options.withDefaults()
+	var ext extension
+	if hs.Options.Compress {
+		cfg := hs.Options.Deflate.config()
+		if err := cfg.Validate(); err != nil {
+			u.logError("invalid DeflateOptions", "err", err)
+			u.abandon(h, hs, err)
+			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
+			return
+		}
+		ext.header, ext.params, _ = deflate.Negotiate(r.Header["Sec-Websocket-Extensions"], cfg)
+	}
+	u.upgrade(w, r, h, hs, ext, acceptKey(r.Header.Get("Sec-Websocket-Key")))
+}
+
+// extension is the compression extension accepted for a connection.
+type extension struct {
+	header string // the Sec-WebSocket-Extensions response value, or ""
+	params deflate.Params
+}
+
+// newHandler calls New and answers the request itself when New refuses or
+// breaks its contract.
+func (u *Upgrader) newHandler(w http.ResponseWriter, r *http.Request, hs *Handshake) (Handler, bool) {
 	if u.New == nil {
 		u.refuse(w, r, http.StatusInternalServerError, "no handler")
-		return
+		return nil, false
 	}
 	h, err := u.New(r, hs)
 	if err != nil || h == nil {
@@ -264,16 +364,15 @@ func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			u.refuse(w, r, http.StatusForbidden, http.StatusText(http.StatusForbidden))
 		}
-		return
+		return nil, false
 	}
 	if hs.Protocol != "" && !contains(hs.Protocols, hs.Protocol) {
 		u.logError("New chose a subprotocol the client did not offer", "protocol", hs.Protocol)
 		u.abandon(h, hs, errors.New("lariat: New chose a subprotocol that was not offered"))
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
-		return
+		return nil, false
 	}
-	hs.Options = hs.Options.withDefaults()
-	u.upgrade(w, r, h, hs, acceptKey(r.Header.Get("Sec-Websocket-Key")))
+	return h, true
 }
 
 // checkRequest validates an upgrade request (RFC 6455 §4.2.1) and returns
@@ -357,13 +456,10 @@ func contains(list []string, s string) bool {
 
 // upgrade hijacks the connection, writes the 101 response and runs the
 // connection.
-func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs *Handshake, accept string) {
+func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs *Handshake, ext extension, accept string) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		// HTTP/2 and some wrappers cannot hand over the connection.
-		u.logError("hijack failed", "err", err)
-		http.Error(w, "WebSocket upgrade not possible on this connection", http.StatusInternalServerError)
-		u.abandon(h, hs, err)
+		u.hijackFailed(w, h, hs, err)
 		return
 	}
 	// Whatever the client sent after its request is already in the
@@ -376,6 +472,11 @@ func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs
 	// keeps its own.
 	nc.SetDeadline(time.Time{})
 	c := newConn(u, nc, h, hs.Options, hs.Version, hs.Protocol, buffered)
+	if ext.params.Kind != deflate.None {
+		c.ext = ext.params.Kind
+		c.comp = deflate.NewCompressor(ext.params)
+		c.decomp = deflate.NewDecompressor(ext.params)
+	}
 
 	var resp bytes.Buffer
 	resp.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
@@ -384,19 +485,20 @@ func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs
 	if hs.Protocol != "" {
 		resp.WriteString("Sec-WebSocket-Protocol: " + hs.Protocol + "\r\n")
 	}
+	if ext.header != "" {
+		resp.WriteString("Sec-WebSocket-Extensions: " + ext.header + "\r\n")
+	}
 	hs.Header.Write(&resp)
 	resp.WriteString("\r\n")
-	c.armWrite()
-	if _, err := nc.Write(resp.Bytes()); err != nil {
-		nc.Close()
-		c.releaseBuffers()
-		c.mu.Lock()
-		c.dead = true
-		c.mu.Unlock()
-		c.terminate(Reason{Kind: ReasonHandshake, Code: StatusAbnormalClosure, Err: err})
-		return
-	}
-	c.serve()
+	c.start(resp.Bytes())
+}
+
+// hijackFailed answers a request whose connection could not be taken
+// over: HTTP/2 and some ResponseWriter wrappers cannot hand it over.
+func (u *Upgrader) hijackFailed(w http.ResponseWriter, h Handler, hs *Handshake, err error) {
+	u.logError("hijack failed", "err", err)
+	http.Error(w, "WebSocket upgrade not possible on this connection", http.StatusInternalServerError)
+	u.abandon(h, hs, err)
 }
 
 // abandon terminates a handler whose connection never upgraded. Its Conn

@@ -1,0 +1,5 @@
+//go:build !race
+
+package lariat
+
+const raceEnabled = false

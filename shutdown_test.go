@@ -1,0 +1,241 @@
+package lariat
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lariat-ws/lariat/internal/wstest"
+)
+
+func TestShutdown(t *testing.T) {
+	var mu sync.Mutex
+	var reasons []Reason
+	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) {
+		return &Funcs{
+			OnHandle: func(c *Conn, f Frame) error { return c.Send(f) },
+			OnTerminate: func(c *Conn, r Reason) {
+				mu.Lock()
+				reasons = append(reasons, r)
+				mu.Unlock()
+			},
+		}, nil
+	}}
+	srv := httptest.NewServer(u)
+	t.Cleanup(func() { srv.Close(); waitNoConnGoroutines(t) })
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	const n = 5
+	clients := make([]*wstest.Conn, n)
+	for i := range clients {
+		clients[i] = wstest.Dial(t, url)
+		clients[i].WriteText("hello")
+		clients[i].WantText("hello")
+	}
+	if got := u.Connections(); got != n {
+		t.Fatalf("Connections() = %d, want %d", got, n)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- u.Shutdown(ctx)
+	}()
+	// Every client gets 1001 and answers; the handshake completes.
+	for _, c := range clients {
+		if _, reason := c.WantClose(1001); reason != "going away" {
+			t.Errorf("reason %q", reason)
+		}
+		c.WriteClose(1001, "")
+		c.WantTCPClosed(5 * time.Second)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	mu.Lock()
+	if len(reasons) != n {
+		t.Fatalf("%d Terminate calls, want %d", len(reasons), n)
+	}
+	for _, r := range reasons {
+		if r.Kind != ReasonShutdown || r.Code != StatusGoingAway {
+			t.Errorf("reason %+v", r)
+		}
+	}
+	mu.Unlock()
+	// After Shutdown, upgrades are refused.
+	c := wstest.Dial(t, url, wstest.WantStatus(http.StatusServiceUnavailable))
+	_ = c
+}
+
+// TestShutdownDeadline: a client that never answers the close frame, and
+// one the server cannot write to, are cut off when ctx ends.
+func TestShutdownDeadline(t *testing.T) {
+	h := newRecorder()
+	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) { return h, nil }}
+	u.CloseTimeout = time.Minute
+	srv := httptest.NewServer(u)
+	t.Cleanup(func() { srv.Close(); waitNoConnGoroutines(t) })
+	c := wstest.Dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"))
+	c.WriteText("x")
+	c.WantText("x")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := u.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown = %v, want deadline exceeded", err)
+	}
+	if r := h.reason(t); r.Kind != ReasonShutdown {
+		t.Fatalf("reason %+v", r)
+	}
+	if u.Connections() != 0 {
+		t.Fatal("connections left")
+	}
+}
+
+func TestRegisterOnShutdown(t *testing.T) {
+	h := newRecorder()
+	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) { return h, nil }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: u, ReadHeaderTimeout: time.Second}
+	srv.RegisterOnShutdown(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		u.Shutdown(ctx)
+	})
+	go srv.Serve(ln)
+	c := wstest.Dial(t, "ws://"+ln.Addr().String())
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.WantClose(1001)
+	c.WriteClose(1001, "")
+	if r := h.reason(t); r.Kind != ReasonShutdown {
+		t.Fatalf("reason %+v", r)
+	}
+	waitNoConnGoroutines(t)
+}
+
+func TestMaxConnections(t *testing.T) {
+	url := serve(t, newRecorder2(), func(u *Upgrader) { u.MaxConnections = 2 })
+	a := wstest.Dial(t, url)
+	b := wstest.Dial(t, url)
+	over := wstest.Dial(t, url, wstest.WantStatus(http.StatusServiceUnavailable))
+	if over.Response.Header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	a.WriteClose(1000, "")
+	a.WantClose(1000)
+	a.WantTCPClosed(5 * time.Second)
+	for i := 0; ; i++ {
+		// The slot frees once the first connection has terminated.
+		status, nc, _ := rawDial(t, url)
+		nc.Close()
+		if status == http.StatusSwitchingProtocols {
+			break
+		}
+		if i == 100 {
+			t.Fatal("slot never freed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.WriteText("still here")
+	b.WantText("still here")
+}
+
+// newRecorder2 hands out a fresh echo handler per connection.
+func newRecorder2() Handler { return &Funcs{OnHandle: func(c *Conn, f Frame) error { return c.Send(f) }} }
+
+// TestWriteTimeout: a peer that stops reading is dropped after
+// WriteTimeout; nothing grows meanwhile.
+func TestWriteTimeout(t *testing.T) {
+	h := newRecorder()
+	big := make([]byte, 1<<20)
+	h.onInit = func(c *Conn) error {
+		for range 64 {
+			if err := c.SendBinary(big); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.WriteTimeout = 200 * time.Millisecond }))
+	r := h.reason(t)
+	if r.Kind != ReasonTimeout || r.Text != "write timeout" {
+		t.Fatalf("reason %+v", r)
+	}
+	_ = c
+}
+
+func TestAutoPing(t *testing.T) {
+	h := newRecorder()
+	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) {
+		u.PingInterval = 50 * time.Millisecond
+		u.PongTimeout = 300 * time.Millisecond
+	}))
+	for range 3 {
+		f, err := c.ReadFrame()
+		if err != nil || f.Op != wstest.OpPing {
+			t.Fatalf("want ping, got %v %v", f, err)
+		}
+		c.WritePong(f.Payload)
+	}
+	// Now stop answering: the server gives up after PongTimeout.
+	for {
+		f, err := c.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Op == wstest.OpClose {
+			break
+		}
+	}
+	if r := h.reason(t); r.Kind != ReasonTimeout || r.Text != "no pong" {
+		t.Fatalf("reason %+v", r)
+	}
+}
+
+// TestResetLeavesNothing: a TCP reset mid-message ends the connection
+// with ReasonClosed and no goroutine left (serve's cleanup checks).
+func TestResetLeavesNothing(t *testing.T) {
+	h := newRecorder()
+	_, nc, _ := rawDial(t, serve(t, h))
+	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: make([]byte, 1000), Masked: true})
+	nc.Write(frame[:100])
+	tcp := nc.(*net.TCPConn)
+	tcp.SetLinger(0)
+	tcp.Close()
+	if r := h.reason(t); r.Kind != ReasonClosed {
+		t.Fatalf("reason %+v", r)
+	}
+}
+
+// rawDial performs an RFC 6455 handshake on a plain TCP connection and
+// returns the response status.
+func rawDial(t *testing.T, url string) (int, net.Conn, *bufio.Reader) {
+	t.Helper()
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/")
+	nc, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, rawRequest(url))
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Time{})
+	return resp.StatusCode, nc, br
+}

@@ -123,7 +123,8 @@ const (
 	// Err is that error. The client got 1011.
 	ReasonHandlerError
 	// ReasonBadEncoding: a text message or close reason was not valid
-	// UTF-8; the client got 1007. Cowboy: {error, badencoding}.
+	// UTF-8, or a compressed message could not be inflated; the client
+	// got 1007. Cowboy: {error, badencoding}.
 	ReasonBadEncoding
 	// ReasonBadFrame: the peer broke the protocol; the client got 1002.
 	// Cowboy: {error, badframe}.

@@ -76,7 +76,7 @@ type Option func(*config)
 type config struct {
 	header     http.Header
 	raw        []byte
-	wantStatus int
+	wantStatus []int
 }
 
 // Header sets a request header, replacing the value Dial would send (so
@@ -110,8 +110,9 @@ func Extensions(offer string) Option { return Header("Sec-WebSocket-Extensions",
 // checked, but not judged as an RFC 6455 response.
 func RawRequest(req string) Option { return func(c *config) { c.raw = []byte(req) } }
 
-// WantStatus makes Dial expect this response status instead of 101.
-func WantStatus(code int) Option { return func(c *config) { c.wantStatus = code } }
+// WantStatus makes Dial expect one of these response statuses instead of
+// 101.
+func WantStatus(codes ...int) Option { return func(c *config) { c.wantStatus = codes } }
 
 // Dial connects to url (ws:// or http://, host and port required), sends the
 // opening handshake of RFC 6455 §4.1 and reads the response. Unless
@@ -131,7 +132,7 @@ func Dial(t testing.TB, rawURL string, opts ...Option) *Conn {
 	for i := range keyBytes {
 		keyBytes[i] = byte(rand.Uint32())
 	}
-	cfg := config{header: http.Header{}, wantStatus: http.StatusSwitchingProtocols}
+	cfg := config{header: http.Header{}, wantStatus: []int{http.StatusSwitchingProtocols}}
 	cfg.header.Set("Host", u.Host)
 	cfg.header.Set("Upgrade", "websocket")
 	cfg.header.Set("Connection", "Upgrade")
@@ -175,8 +176,8 @@ func Dial(t testing.TB, rawURL string, opts ...Option) *Conn {
 	}
 	resp.Body.Close()
 	c.Response = resp
-	if resp.StatusCode != cfg.wantStatus {
-		t.Fatalf("wstest.Dial: got status %q, want %d; headers %v; body %q",
+	if !slices.Contains(cfg.wantStatus, resp.StatusCode) {
+		t.Fatalf("wstest.Dial: got status %q, want %v; headers %v; body %q",
 			resp.Status, cfg.wantStatus, resp.Header, c.ResponseBody)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols || cfg.raw != nil {
@@ -251,6 +252,12 @@ func (c *Conn) checkUpgrade(req http.Header) error {
 	}
 	if ok {
 		c.deflate = NewDeflater(p)
+		// RFC 7692 §7.1.1.2: a client that offered
+		// client_no_context_takeover has promised not to use context
+		// takeover, whatever the server answers.
+		if strings.Contains(offer, "client_no_context_takeover") {
+			c.deflate.SetContextTakeover(false)
+		}
 	}
 	return nil
 }
@@ -267,6 +274,9 @@ func hasToken(values []string, tok string) bool {
 	}
 	return false
 }
+
+// TB returns the test the Conn reports to, for checks of a test's own.
+func (c *Conn) TB() testing.TB { return c.t }
 
 // Close closes the TCP connection. It is safe to call more than once, and
 // Dial arranges for it to run when the test ends.

@@ -177,7 +177,7 @@ func TestDialRejects(t *testing.T) {
 		{"extension not offered", upgrade("Sec-WebSocket-Extensions: permessage-deflate\r\n"), nil, "nothing was offered"},
 		{"client bits not offered", upgrade("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n"),
 			[]Option{Extensions("permessage-deflate")}, "client_max_window_bits"},
-		{"unexpected 101", upgrade(), []Option{WantStatus(426)}, "want 426"},
+		{"unexpected 101", upgrade(), []Option{WantStatus(400, 426)}, "want [400 426]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -366,5 +366,24 @@ func TestWriteAfterServerClosed(t *testing.T) {
 	})
 	if !strings.Contains(msg, "an earlier write had failed") {
 		t.Errorf("failure %q, want it to mention the failed write", msg)
+	}
+}
+
+// TestDeflateOfferHint checks that a client that offered
+// client_no_context_takeover keeps its promise even when the server's
+// answer does not repeat the parameter: the same message then compresses
+// to the same bytes each time.
+func TestDeflateOfferHint(t *testing.T) {
+	got := make(chan Frame, 2)
+	url := serve(t, upgrade("Sec-WebSocket-Extensions: permessage-deflate\r\n"), func(p *peer) {
+		got <- p.recv()
+		got <- p.recv()
+	})
+	c := Dial(t, url, Extensions("permessage-deflate; client_no_context_takeover"))
+	c.WriteText("Hello, Hello, Hello")
+	c.WriteText("Hello, Hello, Hello")
+	first, second := <-got, <-got
+	if first.Rsv != RSV1 || !bytes.Equal(first.Payload, second.Payload) {
+		t.Errorf("messages compressed to % x and % x; want the same bytes, without shared context", first.Payload, second.Payload)
 	}
 }

@@ -1,0 +1,64 @@
+// Package echoserver builds the server that conformance tests target: an
+// Upgrader that echoes every text and binary message, with compression
+// enabled and a 16 MiB message limit, the sizes the Autobahn testsuite's
+// largest cases (9.1.6, 9.2.6) send. The command autobahn/server serves it
+// for the real fuzzingclient; the Go suite in autobahn tests the same
+// value, so the two cannot drift apart.
+package echoserver
+
+import (
+	"net/http"
+	"reflect"
+
+	"github.com/lariat-ws/lariat"
+)
+
+// MaxMessageSize is the largest message the server accepts: 16 MiB.
+const MaxMessageSize = 16 << 20
+
+// New returns the echo Upgrader. It accepts any Origin: the fuzzingclient
+// connects from a container whose address the server cannot predict, and
+// an echo endpoint has nothing to protect from cross-site requests.
+func New() *lariat.Upgrader {
+	up := &lariat.Upgrader{
+		New: func(*http.Request, *lariat.Handshake) (lariat.Handler, error) {
+			return echo{}, nil
+		},
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	up.MaxMessageSize = MaxMessageSize
+	setFlag(&up.Options, "Compress")
+	return up
+}
+
+// echo sends every data message back as it came; lariat answers pings.
+type echo struct{ lariat.Base }
+
+func (echo) Handle(c *lariat.Conn, f lariat.Frame) error {
+	if f.Op.IsControl() {
+		return nil
+	}
+	return c.Send(f)
+}
+
+// setFlag sets the bool field name of the struct v points to, when the
+// field exists, and reports whether it did. It bridges the time until
+// Options.Compress and Upgrader.Legacy are part of the root package: the
+// suite then runs its compression and hixie cases without a change here.
+// Replace each call with a plain assignment once the field exists.
+func setFlag(v any, name string) bool {
+	f := reflect.ValueOf(v).Elem().FieldByName(name)
+	if !f.IsValid() || f.Kind() != reflect.Bool || !f.CanSet() {
+		return false
+	}
+	f.SetBool(true)
+	return true
+}
+
+// NewLegacy returns the echo Upgrader with hixie-75 and hixie-76 accepted
+// as well (Upgrader.Legacy), and whether the root package supports them.
+// The fuzzingclient never speaks hixie; the Go suite does.
+func NewLegacy() (*lariat.Upgrader, bool) {
+	up := New()
+	return up, setFlag(up, "Legacy")
+}

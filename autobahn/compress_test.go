@@ -286,6 +286,25 @@ func deflateFrameRows() []row {
 		{id: "12.L15", desc: "bad offer first, good offer second", want: "101 accepting the second offer; echo", need: needDeflate,
 			opts: []wstest.Option{wstest.Extensions("permessage-deflate; mystery=1, permessage-deflate; server_no_context_takeover")},
 			run:  compressed("permessage-deflate; server_no_context_takeover", false, jsonData, opText, 1000, 0)},
+		{id: "12.L16", desc: "4 KiB of JSON: is the echo compressed?", want: "echo with RSV1 set (lariat compresses above Deflate.MinSize; RFC 7692 allows either)", need: needDeflate, opts: offer, run: func(c *wstest.Conn) {
+			// Without this check the cases above would pass against a
+			// server that negotiates permessage-deflate but never
+			// compresses what it sends.
+			m := jsonData()[:4096]
+			c.WriteText(string(m))
+			f, err := c.ReadFrame()
+			if err != nil {
+				c.TB().Fatal(err)
+			}
+			if f.Op != opText || !f.Fin || f.Rsv != wstest.RSV1 {
+				c.TB().Fatalf("got %v, want one compressed text frame", f)
+			}
+			got, err := c.Deflater().Decompress(f.Payload, 1<<20)
+			if err != nil || string(got) != string(m) {
+				c.TB().Fatalf("inflating the echo: %v (got %d bytes, want %d)", err, len(got), len(m))
+			}
+			closeClean(c)
+		}},
 	}
 }
 

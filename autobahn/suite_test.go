@@ -35,14 +35,16 @@ type row struct {
 	run  func(c *wstest.Conn)
 }
 
-// need names what the server must support for a row to run. Rows are
-// skipped, with the reason, only while the root package lacks it.
+// need names what the server must offer for a row to run.
 type need int
 
 const (
 	needNothing need = iota
-	needDeflate      // Options.Compress: permessage-deflate
-	needLegacy       // Upgrader.Legacy: hixie-75 and hixie-76
+	// needDeflate rows are skipped, with the reason, if the server does
+	// not accept a plain permessage-deflate offer.
+	needDeflate
+	// needLegacy rows run against the server with Upgrader.Legacy on.
+	needLegacy
 )
 
 // caseHeader carries the row id in each handshake, so the server side can
@@ -52,8 +54,6 @@ const caseHeader = "X-Lariat-Case"
 var (
 	srv    server // echoserver.New()
 	legacy server // echoserver.NewLegacy()
-	// legacyOK says whether Upgrader.Legacy exists in the root package.
-	legacyOK bool
 )
 
 // server is one echo server on loopback, with its bookkeeping.
@@ -77,9 +77,7 @@ func startServer(up *lariat.Upgrader) server {
 func TestMain(m *testing.M) {
 	flag.Parse()
 	srv = startServer(echoserver.New())
-	var up *lariat.Upgrader
-	up, legacyOK = echoserver.NewLegacy()
-	legacy = startServer(up)
+	legacy = startServer(echoserver.NewLegacy())
 	code := m.Run()
 	srv.hs.Close()
 	legacy.hs.Close()
@@ -247,10 +245,7 @@ func TestAutobahn(t *testing.T) {
 				}()
 				switch {
 				case r.need == needDeflate && !deflateOK:
-					skip = "the server does not negotiate permessage-deflate yet (Options.Compress)"
-					t.Skip(skip)
-				case r.need == needLegacy && !legacyOK:
-					skip = "the root package has no Upgrader.Legacy yet (hixie-75/76)"
+					skip = "the server does not negotiate permessage-deflate (Options.Compress)"
 					t.Skip(skip)
 				}
 				t.Logf("%s: %s; want %s", r.id, r.desc, r.want)

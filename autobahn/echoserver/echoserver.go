@@ -8,7 +8,6 @@ package echoserver
 
 import (
 	"net/http"
-	"reflect"
 
 	"github.com/lariat-ws/lariat"
 )
@@ -27,7 +26,16 @@ func New() *lariat.Upgrader {
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	up.MaxMessageSize = MaxMessageSize
-	setFlag(&up.Options, "Compress")
+	up.Compress = true
+	return up
+}
+
+// NewLegacy returns the echo Upgrader with the hixie-75 and hixie-76
+// drafts accepted as well. The fuzzingclient never speaks them; the Go
+// suite does.
+func NewLegacy() *lariat.Upgrader {
+	up := New()
+	up.Legacy = true
 	return up
 }
 
@@ -39,26 +47,4 @@ func (echo) Handle(c *lariat.Conn, f lariat.Frame) error {
 		return nil
 	}
 	return c.Send(f)
-}
-
-// setFlag sets the bool field name of the struct v points to, when the
-// field exists, and reports whether it did. It bridges the time until
-// Options.Compress and Upgrader.Legacy are part of the root package: the
-// suite then runs its compression and hixie cases without a change here.
-// Replace each call with a plain assignment once the field exists.
-func setFlag(v any, name string) bool {
-	f := reflect.ValueOf(v).Elem().FieldByName(name)
-	if !f.IsValid() || f.Kind() != reflect.Bool || !f.CanSet() {
-		return false
-	}
-	f.SetBool(true)
-	return true
-}
-
-// NewLegacy returns the echo Upgrader with hixie-75 and hixie-76 accepted
-// as well (Upgrader.Legacy), and whether the root package supports them.
-// The fuzzingclient never speaks hixie; the Go suite does.
-func NewLegacy() (*lariat.Upgrader, bool) {
-	up := New()
-	return up, setFlag(up, "Legacy")
 }

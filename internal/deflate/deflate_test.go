@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"testing"
@@ -176,6 +177,9 @@ func TestInflateLimit(t *testing.T) {
 	}
 	if _, err := d.Inflate(nil, src, -1); err != ErrTooBig {
 		t.Fatalf("negative limit: %v", err)
+	}
+	if got, err := d.Inflate([]byte("x"), src, math.MaxInt); err != nil || !bytes.Equal(got[1:], msg) {
+		t.Fatalf("no limit to speak of: %v", err)
 	}
 }
 

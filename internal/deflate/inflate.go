@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/flate"
@@ -92,8 +93,8 @@ func (d *Decompressor) Inflate(dst, src []byte, limit int) ([]byte, error) {
 		// rather than fail), and so do we.
 		return dst, nil
 	}
-	limit = max(limit, 0)
 	start := len(dst)
+	limit = min(max(limit, 0), math.MaxInt-start) // start+limit must not overflow
 	in := getInflater()
 	defer putInflater(in)
 

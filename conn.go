@@ -731,7 +731,9 @@ const (
 func (c *Conn) invoke(k callKind, f Frame, msg any) (r *Reason) {
 	defer func() {
 		if v := recover(); v != nil {
-			r = c.end(ReasonCrash, StatusInternalError, "internal error", &PanicError{Value: v, Stack: debug.Stack()})
+			stack := debug.Stack()
+			c.srv.logError("handler panic", "panic", v, "remote", c.RemoteAddr(), "stack", string(stack))
+			r = c.end(ReasonCrash, StatusInternalError, "internal error", &PanicError{Value: v, Stack: stack})
 		}
 	}()
 	var err error

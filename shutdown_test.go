@@ -2,7 +2,9 @@ package lariat
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"log/slog"
 	"errors"
 	"io"
 	"net"
@@ -238,4 +240,74 @@ func rawDial(t *testing.T, url string) (int, net.Conn, *bufio.Reader) {
 	}
 	nc.SetDeadline(time.Time{})
 	return resp.StatusCode, nc, br
+}
+
+// TestLogger: refused handshakes and panics are logged, messages are not.
+func TestLogger(t *testing.T) {
+	var buf safeBuffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	h := newRecorder()
+	h.onHandle = func(c *Conn, f Frame) error {
+		if string(f.Payload) == "boom" {
+			panic("kaboom")
+		}
+		return c.Send(f)
+	}
+	url := serve(t, h, func(u *Upgrader) { u.Logger = logger })
+	wstest.Dial(t, url, wstest.Version("12"), wstest.WantStatus(http.StatusUpgradeRequired))
+	c := wstest.Dial(t, url)
+	for range 10 {
+		c.WriteText("quiet")
+		c.WantText("quiet")
+	}
+	c.WriteText("boom")
+	c.WantClose(1011)
+	h.reason(t)
+	out := buf.String()
+	if !strings.Contains(out, "handshake refused") || !strings.Contains(out, "status=426") {
+		t.Errorf("refusal not logged:\n%s", out)
+	}
+	if !strings.Contains(out, "kaboom") {
+		t.Errorf("panic not logged:\n%s", out)
+	}
+	if strings.Count(out, "\n") != 2 {
+		t.Errorf("want 2 log lines, got:\n%s", out)
+	}
+}
+
+// TestTerminatePanic: a panic in Terminate is recovered and logged; the
+// process and the server go on.
+func TestTerminatePanic(t *testing.T) {
+	var buf safeBuffer
+	url := serve(t, &Funcs{OnTerminate: func(*Conn, Reason) { panic("in terminate") }}, func(u *Upgrader) {
+		u.Logger = slog.New(slog.NewTextHandler(&buf, nil))
+	})
+	c := wstest.Dial(t, url)
+	c.WriteClose(1000, "")
+	c.WantClose(1000)
+	c.WantTCPClosed(5 * time.Second)
+	for i := 0; !strings.Contains(buf.String(), "in terminate"); i++ {
+		if i == 500 {
+			t.Fatalf("panic in Terminate not logged: %q", buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wstest.Dial(t, url) // still serving
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

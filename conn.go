@@ -77,14 +77,14 @@ type Conn struct {
 	sentReason string
 
 	// Mailbox, shared with Post.
-	mu      sync.Mutex
-	inbox   []any
-	spare   []any
-	dead    bool
+	mu        sync.Mutex
+	inbox     []any
+	spare     []any
+	dead      bool
 	hasMail   atomic.Bool
-	goingAway atomic.Bool // Shutdown asked for a 1001 close
-	state   atomic.Int32 // connBusy, connReading or connParked
-	wake    chan struct{}
+	goingAway atomic.Bool  // Shutdown asked for a 1001 close
+	state     atomic.Int32 // connBusy, connReading or connParked
+	wake      chan struct{}
 }
 
 // message is the data message being reassembled.

@@ -78,4 +78,3 @@ func FuzzConn(f *testing.F) {
 		}
 	})
 }
-

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"log/slog"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -155,7 +155,9 @@ func TestMaxConnections(t *testing.T) {
 }
 
 // newRecorder2 hands out a fresh echo handler per connection.
-func newRecorder2() Handler { return &Funcs{OnHandle: func(c *Conn, f Frame) error { return c.Send(f) }} }
+func newRecorder2() Handler {
+	return &Funcs{OnHandle: func(c *Conn, f Frame) error { return c.Send(f) }}
+}
 
 // TestWriteTimeout: a peer that stops reading is dropped after
 // WriteTimeout; nothing grows meanwhile.

@@ -268,7 +268,7 @@ func (c *Conn) control(h header) *Reason {
 		// MUST send a Pong frame in response ... with identical
 		// Application data". It is queued first, so it leaves with
 		// whatever Handle sends.
-		c.writeFrame(OpPong, 0, p)
+		c.writeFrame(true, OpPong, 0, p)
 		return c.invoke(callHandle, Frame{Op: OpPing, Payload: p}, nil)
 	case OpPong:
 		c.pongDue = time.Time{}
@@ -609,7 +609,7 @@ func (c *Conn) timers() *Reason {
 	case c.pongDue.IsZero() && !c.pingAt.IsZero() && !now.Before(c.pingAt):
 		c.pongDue = now.Add(c.opts.PongTimeout)
 		c.pingAt = now.Add(c.opts.PingInterval)
-		c.writeFrame(OpPing, 0, nil)
+		c.writeFrame(true, OpPing, 0, nil)
 		if err := c.flush(); err != nil {
 			return c.writeFailed(err)
 		}
@@ -900,7 +900,7 @@ func (c *Conn) Send(f Frame) error {
 		if len(f.Payload) > maxControlPayload {
 			return ErrControlTooLong
 		}
-		return c.writeFrame(f.Op, 0, f.Payload)
+		return c.writeFrame(true, f.Op, 0, f.Payload)
 	}
 	return ErrBadOpcode
 }
@@ -928,20 +928,64 @@ func (c *Conn) writeData(op Opcode, p []byte) error {
 	if c.legacy != nil && !c.closeSent && c.werr == nil {
 		return c.writeLegacy(op, p)
 	}
+	size := c.opts.FragmentSize
+	if size <= 0 {
+		size = len(p)
+	}
 	if c.comp == nil || c.noDeflate || c.closeSent {
-		return c.writeFrame(op, 0, p)
+		return c.writeFragments(op, 0, p, size)
 	}
-	zb := getBuf(len(p) + 64)
-	out, compressed, err := c.comp.Compress(*zb, p)
-	if err == nil {
-		if compressed {
-			err = c.writeFrame(op, bitRSV1, out)
-		} else {
-			err = c.writeFrame(op, 0, p)
+	if c.ext == deflate.PerFrame && len(p) > size {
+		// x-webkit-deflate-frame compresses each frame on its own.
+		for first := true; first || len(p) > 0; first = false {
+			n := min(size, len(p))
+			if err := c.writeCompressed(op, p[:n], n == len(p)); err != nil {
+				return err
+			}
+			op, p = OpContinuation, p[n:]
 		}
+		return nil
 	}
-	putBuf(zb)
-	return err
+	return c.writeCompressed(op, p, true)
+}
+
+// writeCompressed compresses p and sends it as one message, or as one
+// frame of a message for x-webkit-deflate-frame, with RSV1 on its first
+// frame; p goes out as it is when compressing would not shrink it.
+func (c *Conn) writeCompressed(op Opcode, p []byte, fin bool) error {
+	zb := getBuf(len(p) + 64)
+	defer putBuf(zb)
+	out, compressed, err := c.comp.Compress(*zb, p)
+	if err != nil {
+		return err
+	}
+	size := c.opts.FragmentSize
+	if !compressed {
+		out = p
+	}
+	if size <= 0 || c.ext == deflate.PerFrame {
+		size = len(out)
+	}
+	var rsv byte
+	if compressed {
+		rsv = bitRSV1
+	}
+	if !fin {
+		return c.writeFrame(false, op, rsv, out)
+	}
+	return c.writeFragments(op, rsv, out, size)
+}
+
+// writeFragments sends p as one message in frames of at most size bytes,
+// rsv on the first.
+func (c *Conn) writeFragments(op Opcode, rsv byte, p []byte, size int) error {
+	for len(p) > size {
+		if err := c.writeFrame(false, op, rsv, p[:size]); err != nil {
+			return err
+		}
+		op, rsv, p = OpContinuation, 0, p[size:]
+	}
+	return c.writeFrame(true, op, rsv, p)
 }
 
 // Ping sends a ping frame. The peer's pong reaches Handle.
@@ -999,7 +1043,7 @@ func (c *Conn) SetMaxMessageSize(n int64) {
 func (c *Conn) Hibernate() { c.hibernate = true }
 
 // writeFrame queues or writes one whole frame.
-func (c *Conn) writeFrame(op Opcode, rsv byte, p []byte) error {
+func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 	if c.closeSent {
 		return ErrClosed
 	}
@@ -1011,13 +1055,13 @@ func (c *Conn) writeFrame(op Opcode, rsv byte, p []byte) error {
 	}
 	wb := *c.wbp
 	if len(wb)+maxServerHeaderSize+len(p) <= cap(wb) {
-		wb = appendHeader(wb, true, rsv, op, len(p))
+		wb = appendHeader(wb, fin, rsv, op, len(p))
 		*c.wbp = append(wb, p...)
 		return nil
 	}
 	// Too big for the buffer: write what is buffered, the header and the
 	// payload together, with writev where the connection supports it.
-	*c.wbp = appendHeader(wb, true, rsv, op, len(p))
+	*c.wbp = appendHeader(wb, fin, rsv, op, len(p))
 	return c.writeThrough(p, nil)
 }
 
@@ -1055,7 +1099,7 @@ func (c *Conn) queueClose(code StatusCode, reason string) {
 	}
 	var payload [maxControlPayload]byte
 	p := appendClose(payload[:0], code, reason)
-	c.writeFrame(OpClose, 0, p)
+	c.writeFrame(true, OpClose, 0, p)
 	c.closeSent, c.sentCode, c.sentReason = true, code, reason
 }
 

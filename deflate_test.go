@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"strings"
@@ -339,4 +340,65 @@ func BenchmarkDeflateEcho(b *testing.B) {
 			b.Fatal(r)
 		}
 	}
+}
+
+// TestFragmentedSends: with FragmentSize, messages leave in several
+// frames, compressed (RSV1 on the first frame only) or not.
+func TestFragmentedSends(t *testing.T) {
+	for _, offer := range []string{"", "permessage-deflate", "permessage-deflate; server_no_context_takeover"} {
+		t.Run("offer "+offer, func(t *testing.T) {
+			opts := []wstest.Option{}
+			if offer != "" {
+				opts = append(opts, wstest.Extensions(offer))
+			}
+			c := wstest.Dial(t, serve(t, newRecorder(), compressed(func(u *Upgrader) { u.FragmentSize = 100 })), opts...)
+			c.SetCompress(false)
+			for range 3 { // context takeover across fragmented messages
+				msg := words(5000)
+				c.WriteText(string(msg))
+				var frames int
+				var rsvFirst, rsvLater byte
+				for {
+					f, err := c.ReadFrame()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if frames == 0 {
+						rsvFirst = f.Rsv
+					} else {
+						rsvLater |= f.Rsv
+					}
+					frames++
+					if len(f.Payload) > 100 {
+						t.Fatalf("frame of %d bytes", len(f.Payload))
+					}
+					if f.Fin {
+						break
+					}
+				}
+				if frames < 2 || rsvLater != 0 || (offer != "") != (rsvFirst == wstest.RSV1) {
+					t.Fatalf("%d frames, RSV first %d, later %d", frames, rsvFirst, rsvLater)
+				}
+			}
+		})
+	}
+	// And the reassembled, inflated content is right.
+	c := wstest.Dial(t, serve(t, newRecorder(), compressed(func(u *Upgrader) { u.FragmentSize = 64 })), wstest.Extensions("permessage-deflate"))
+	for _, n := range []int{10, 1000, 20000} {
+		msg := jsonish(n)
+		c.WriteBinary(msg)
+		c.WantBinary(msg)
+	}
+}
+
+// words returns n bytes of random words: text that compresses, but not
+// to nothing even with earlier messages as context.
+func words(n int) []byte {
+	vocab := strings.Fields("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon phi chi psi omega")
+	var b []byte
+	for len(b) < n {
+		b = append(b, vocab[rand.IntN(len(vocab))]...)
+		b = append(b, ' ')
+	}
+	return b[:n]
 }

@@ -84,6 +84,11 @@ type Options struct {
 	// before it returns ErrMailboxFull. Zero means 1024.
 	MailboxSize int
 
+	// FragmentSize, when positive, splits each message the server sends
+	// into frames of at most this many payload bytes (after compression,
+	// for permessage-deflate). Zero sends every message in one frame.
+	FragmentSize int
+
 	// PingInterval, when positive, makes lariat ping the peer this often,
 	// and PongTimeout bounds the wait for its pong (zero means
 	// PingInterval); a peer that does not answer in time is closed with

@@ -1,0 +1,27 @@
+//go:build !purego
+
+package xormask
+
+import "testing"
+
+// forEachImpl runs f with XOR and with xorBulk alone (which XOR calls
+// only from bulkMin bytes up), each with the AVX2 code, where the
+// machine has it, and with the SSE2 code.
+func forEachImpl(t *testing.T, f func(t *testing.T, xor func([]byte, uint32))) {
+	saved := useAVX2
+	defer func() { useAVX2 = saved }()
+	bulk := func(b []byte, key uint32) { xorBulk(b, uint64(key)<<32|uint64(key)) }
+	for _, avx2 := range []bool{true, false} {
+		if avx2 && !hasAVX2() {
+			t.Log("no AVX2 here: testing SSE2 only")
+			continue
+		}
+		useAVX2 = avx2
+		name := "sse2"
+		if avx2 {
+			name = "avx2"
+		}
+		t.Run("XOR/"+name, func(t *testing.T) { f(t, XOR) })
+		t.Run("bulk/"+name, func(t *testing.T) { f(t, bulk) })
+	}
+}

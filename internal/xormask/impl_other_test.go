@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package xormask
+
+import "testing"
+
+func forEachImpl(t *testing.T, f func(t *testing.T, xor func([]byte, uint32))) {
+	t.Run("XOR", func(t *testing.T) { f(t, XOR) })
+}

@@ -1,0 +1,24 @@
+//go:build !purego
+
+package xormask
+
+const (
+	hasBulk = true
+	// Below 128 bytes the Go code in XOR is as fast or faster: the call
+	// into assembly costs about what the wider registers save (64 bytes
+	// took 6.6 ns in assembly, 5.8 ns in Go).
+	bulkMin = 128
+)
+
+// useAVX2 selects the AVX2 loop in xorBulk; set once, before any call.
+var useAVX2 = hasAVX2()
+
+// xorBulk xors b in place with key, the 4-byte key repeated twice.
+//
+//go:noescape
+func xorBulk(b []byte, key uint64)
+
+// hasAVX2 reports whether the CPU has AVX2 and the operating system saves
+// the YMM registers across context switches (OSXSAVE, XCR0 bits 1 and 2).
+// golang.org/x/sys/cpu would tell the same, at the cost of a dependency.
+func hasAVX2() bool

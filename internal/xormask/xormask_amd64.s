@@ -1,0 +1,199 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func xorBulk(b []byte, key uint64)
+//
+// The bulk goes 128 bytes per iteration with AVX2 (64 with SSE2): four
+// independent load-xor-store chains keep the load and store ports busy.
+// What remains is done 16, 8, 4, 2 and 1 bytes at a time. The key is a
+// 4-byte pattern repeated, so it needs rotating only after steps of 1 or
+// 2 bytes.
+TEXT ·xorBulk(SB), NOSPLIT, $0-32
+	MOVQ b_base+0(FP), DI
+	MOVQ b_len+8(FP), CX
+	MOVQ key+24(FP), AX
+	CMPQ CX, $512
+	JB   wide
+
+	// Long inputs first advance DI to a 32-byte boundary, so that no
+	// vector load or store below straddles two cache lines: unaligned,
+	// 16 KiB ran at 0.64 of the aligned speed.
+	MOVQ  DI, DX
+	NEGQ  DX
+	ANDQ  $31, DX
+	JZ    wide
+	SUBQ  DX, CX
+	TESTQ $1, DX
+	JZ    head2
+	XORB  AL, (DI)
+	RORQ  $8, AX
+	INCQ  DI
+
+head2:
+	TESTQ $2, DX
+	JZ    head4
+	XORW  AX, (DI)
+	RORQ  $16, AX
+	ADDQ  $2, DI
+
+head4:
+	TESTQ $4, DX
+	JZ    head8
+	XORL  AX, (DI)
+	ADDQ  $4, DI
+
+head8:
+	TESTQ $8, DX
+	JZ    head16
+	XORQ  AX, (DI)
+	ADDQ  $8, DI
+
+head16:
+	TESTQ $16, DX
+	JZ    wide
+	XORQ  AX, (DI)
+	XORQ  AX, 8(DI)
+	ADDQ  $16, DI
+
+wide:
+	CMPQ       CX, $16
+	JB         tail
+	MOVQ       AX, X0
+	PUNPCKLQDQ X0, X0
+	CMPQ       CX, $64
+	JB         sse16
+	CMPB       ·useAVX2(SB), $1
+	JNE        sse64
+	VPBROADCASTQ X0, Y0
+
+	// Loop heads are aligned for the decoded-instruction cache: without
+	// it, the same loop measured up to 20% slower depending on where the
+	// linker happened to place it.
+	PCALIGN $32
+
+avx128:
+	CMPQ    CX, $128
+	JB      avx32
+	VPXOR   (DI), Y0, Y1
+	VPXOR   32(DI), Y0, Y2
+	VPXOR   64(DI), Y0, Y3
+	VPXOR   96(DI), Y0, Y4
+	VMOVDQU Y1, (DI)
+	VMOVDQU Y2, 32(DI)
+	VMOVDQU Y3, 64(DI)
+	VMOVDQU Y4, 96(DI)
+	ADDQ    $128, DI
+	SUBQ    $128, CX
+	JMP     avx128
+
+avx32:
+	CMPQ    CX, $32
+	JB      avxdone
+	VPXOR   (DI), Y0, Y1
+	VMOVDQU Y1, (DI)
+	ADDQ    $32, DI
+	SUBQ    $32, CX
+	JMP     avx32
+
+avxdone:
+	// Leave no dirty upper YMM state behind: SSE code running next,
+	// here or in the caller, would pay Intel's AVX-SSE transition cost.
+	VZEROUPPER
+	JMP sse16
+
+	PCALIGN $32
+
+sse64:
+	CMPQ  CX, $64
+	JB    sse16
+	MOVOU (DI), X1
+	MOVOU 16(DI), X2
+	MOVOU 32(DI), X3
+	MOVOU 48(DI), X4
+	PXOR  X0, X1
+	PXOR  X0, X2
+	PXOR  X0, X3
+	PXOR  X0, X4
+	MOVOU X1, (DI)
+	MOVOU X2, 16(DI)
+	MOVOU X3, 32(DI)
+	MOVOU X4, 48(DI)
+	ADDQ  $64, DI
+	SUBQ  $64, CX
+	JMP   sse64
+
+sse16:
+	CMPQ  CX, $16
+	JB    tail
+	MOVOU (DI), X1
+	PXOR  X0, X1
+	MOVOU X1, (DI)
+	ADDQ  $16, DI
+	SUBQ  $16, CX
+	JMP   sse16
+
+tail:
+	CMPQ CX, $8
+	JB   tail4
+	XORQ AX, (DI)
+	ADDQ $8, DI
+	SUBQ $8, CX
+
+tail4:
+	CMPQ CX, $4
+	JB   tail2
+	XORL AX, (DI)
+	ADDQ $4, DI
+	SUBQ $4, CX
+
+tail2:
+	CMPQ CX, $2
+	JB   tail1
+	XORW AX, (DI)
+	RORQ $16, AX
+	ADDQ $2, DI
+	SUBQ $2, CX
+
+tail1:
+	TESTQ CX, CX
+	JZ    done
+	XORB  AL, (DI)
+
+done:
+	RET
+
+// func hasAVX2() bool
+TEXT ·hasAVX2(SB), NOSPLIT, $0-1
+	// CPUID leaf 7 must exist.
+	MOVL $0, AX
+	CPUID
+	CMPL AX, $7
+	JB   no
+
+	// Leaf 1, ECX: OSXSAVE (bit 27) and AVX (bit 28).
+	MOVL $1, AX
+	CPUID
+	ANDL $0x18000000, CX
+	CMPL CX, $0x18000000
+	JNE  no
+
+	// XCR0: the operating system saves XMM (bit 1) and YMM (bit 2) state.
+	MOVL   $0, CX
+	XGETBV
+	ANDL   $6, AX
+	CMPL   AX, $6
+	JNE    no
+
+	// Leaf 7, subleaf 0, EBX: AVX2 (bit 5).
+	MOVL $7, AX
+	MOVL $0, CX
+	CPUID
+	BTL  $5, BX
+	JCC  no
+	MOVB $1, ret+0(FP)
+	RET
+
+no:
+	MOVB $0, ret+0(FP)
+	RET

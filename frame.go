@@ -3,6 +3,8 @@ package lariat
 import (
 	"encoding/binary"
 	"math/bits"
+
+	"github.com/lariat-ws/lariat/internal/xormask"
 )
 
 // Opcode is the type of a WebSocket frame (RFC 6455 §5.2).
@@ -184,39 +186,12 @@ func appendHeader(dst []byte, fin bool, rsv byte, op Opcode, length int) []byte 
 // b[0] within the frame payload, and returns the offset after b. Masking
 // and unmasking are the same operation (RFC 6455 §5.3).
 //
-// The loop works a machine word at a time: the 4-byte key is rotated to
-// the payload offset once and widened to 64 bits, then each iteration
-// XORs 32 bytes as four 64-bit words. The compiler turns the
-// binary.LittleEndian loads and stores into single unaligned moves.
+// The key is rotated to the payload offset here and the work is left to
+// internal/xormask, which runs near copy() speed on long payloads. mask
+// stays small enough to be inlined, so a short frame costs one call.
 func mask(key uint32, pos int, b []byte) int {
-	end := pos + len(b)
-	if len(b) < 16 {
-		k := bits.RotateLeft32(key, -8*(pos&3))
-		for i := range b {
-			b[i] ^= byte(k)
-			k = bits.RotateLeft32(k, -8)
-		}
-		return end
-	}
-	k32 := bits.RotateLeft32(key, -8*(pos&3))
-	k := uint64(k32) | uint64(k32)<<32
-	for len(b) >= 32 {
-		v := b[:32:32]
-		binary.LittleEndian.PutUint64(v[0:], binary.LittleEndian.Uint64(v[0:])^k)
-		binary.LittleEndian.PutUint64(v[8:], binary.LittleEndian.Uint64(v[8:])^k)
-		binary.LittleEndian.PutUint64(v[16:], binary.LittleEndian.Uint64(v[16:])^k)
-		binary.LittleEndian.PutUint64(v[24:], binary.LittleEndian.Uint64(v[24:])^k)
-		b = b[32:]
-	}
-	for len(b) >= 8 {
-		binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^k)
-		b = b[8:]
-	}
-	for i := range b {
-		b[i] ^= byte(k)
-		k >>= 8
-	}
-	return end
+	xormask.XOR(b, bits.RotateLeft32(key, -8*(pos&3)))
+	return pos + len(b)
 }
 
 // itoa formats small non-negative integers without fmt or strconv, for

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -143,25 +144,70 @@ func TestHeaderErrors(t *testing.T) {
 	}
 }
 
+// maskBytewise is the reference: RFC 6455 §5.3 word for word, with the
+// key as the four bytes of the frame header.
+func maskBytewise(key uint32, pos int, b []byte) {
+	var kb [4]byte
+	binary.LittleEndian.PutUint32(kb[:], key)
+	for i := range b {
+		b[i] ^= kb[(pos+i)%4]
+	}
+}
+
+// checkMask masks len(data) bytes placed off bytes into a buffer, from
+// payload offset pos, and compares with the reference, including the
+// bytes around the slice, which must not change.
+func checkMask(t *testing.T, key uint32, pos, off int, data []byte) {
+	t.Helper()
+	buf := make([]byte, off+len(data)+8)
+	for i := range buf {
+		buf[i] = byte(i*13 + 5)
+	}
+	p := buf[off : off+len(data)]
+	copy(p, data)
+	want := bytes.Clone(buf)
+	maskBytewise(key, pos, want[off:off+len(data)])
+	if end := mask(key, pos, p); end != pos+len(data) {
+		t.Fatalf("mask returned %d, want %d", end, pos+len(data))
+	}
+	for i := range buf {
+		if buf[i] != want[i] {
+			t.Fatalf("n %d pos %d off %d key %#08x: at p[%d] got %#02x, want %#02x",
+				len(data), pos, off, key, i-off, buf[i], want[i])
+		}
+	}
+}
+
 func TestMaskMatchesBytewise(t *testing.T) {
-	key := uint32(0xa1b2c3d4)
-	kb := [4]byte{0xd4, 0xc3, 0xb2, 0xa1}
-	for n := range 100 {
-		for pos := range 4 {
-			p := make([]byte, n)
-			for i := range p {
-				p[i] = byte(i * 7)
+	data := make([]byte, 300)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	for n := range len(data) + 1 {
+		for pos := range 8 {
+			for _, off := range []int{0, 1, 3} {
+				checkMask(t, 0xa1b2c3d4, pos, off, data[:n])
 			}
-			want := append([]byte(nil), p...)
-			for i := range want {
-				want[i] ^= kb[(pos+i)&3]
-			}
-			if end := mask(key, pos, p); end != pos+n {
-				t.Fatalf("mask returned %d, want %d", end, pos+n)
-			}
-			if !bytes.Equal(p, want) {
-				t.Fatalf("n %d pos %d: % x, want % x", n, pos, p, want)
-			}
+		}
+	}
+	// Long payloads, masked in chunks as they come off the wire.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		data := make([]byte, r.IntN(100_000))
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		key, off := r.Uint32(), r.IntN(64)
+		checkMask(t, key, r.IntN(1<<20), off, data)
+
+		want := bytes.Clone(data)
+		maskBytewise(key, 0, want)
+		for pos := 0; pos < len(data); {
+			n := min(1+r.IntN(20_000), len(data)-pos)
+			pos = mask(key, pos, data[pos:pos+n])
+		}
+		if !bytes.Equal(data, want) {
+			t.Fatalf("%d bytes masked in chunks differ from the reference", len(data))
 		}
 	}
 }
@@ -173,8 +219,18 @@ func TestMaskAllocs(t *testing.T) {
 	}
 }
 
+// FuzzMask is a differential test against the bytewise reference.
+func FuzzMask(f *testing.F) {
+	f.Add([]byte("Hello"), uint32(0x3d21fa37), uint16(0), uint8(0))
+	f.Add(make([]byte, 100), uint32(0xa1b2c3d4), uint16(3), uint8(1))
+	f.Add(make([]byte, 1000), uint32(0xa1b2c3d4), uint16(1), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, key uint32, pos uint16, off uint8) {
+		checkMask(t, key, int(pos), int(off%64), data)
+	})
+}
+
 func BenchmarkMask(b *testing.B) {
-	for _, size := range []int{16, 128, 1024, 16 << 10} {
+	for _, size := range []int{3, 16, 128, 1024, 16 << 10} {
 		p := make([]byte, size)
 		b.Run(itoa(size), func(b *testing.B) {
 			b.SetBytes(int64(size))
@@ -183,12 +239,21 @@ func BenchmarkMask(b *testing.B) {
 			}
 		})
 	}
+	// Payloads follow a 2-14 byte header in the read buffer, so they
+	// rarely start on an aligned address.
+	p := make([]byte, 1+16<<10)[1:]
+	b.Run("16384+1", func(b *testing.B) {
+		b.SetBytes(int64(len(p)))
+		for b.Loop() {
+			mask(0x12345678, 0, p)
+		}
+	})
 }
 
 // BenchmarkCopy is the yardstick for BenchmarkMask: unmasking should run at
 // a good fraction of memory bandwidth.
 func BenchmarkCopy(b *testing.B) {
-	for _, size := range []int{16, 128, 1024, 16 << 10} {
+	for _, size := range []int{3, 16, 128, 1024, 16 << 10} {
 		p, q := make([]byte, size), make([]byte, size)
 		b.Run(itoa(size), func(b *testing.B) {
 			b.SetBytes(int64(size))
@@ -197,6 +262,13 @@ func BenchmarkCopy(b *testing.B) {
 			}
 		})
 	}
+	p, q := make([]byte, 1+16<<10)[1:], make([]byte, 1+16<<10)[1:]
+	b.Run("16384+1", func(b *testing.B) {
+		b.SetBytes(int64(len(p)))
+		for b.Loop() {
+			copy(q, p)
+		}
+	})
 }
 
 func BenchmarkParseHeader(b *testing.B) {

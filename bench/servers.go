@@ -1,0 +1,350 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+
+	coderws "github.com/coder/websocket"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	gorillaws "github.com/gorilla/websocket"
+	"github.com/lariat-ws/lariat"
+	"github.com/lxzan/gws"
+)
+
+// Compression is how a server compresses.
+type Compression int
+
+const (
+	// Plain servers do not negotiate permessage-deflate.
+	Plain Compression = iota
+	// Takeover servers compress and keep their compression context from
+	// one message to the next (the RFC 7692 default).
+	Takeover
+	// NoTakeover servers compress and reset their compressor after each
+	// message (server_no_context_takeover): less memory, larger output.
+	NoTakeover
+)
+
+func (c Compression) String() string {
+	switch c {
+	case Takeover:
+		return "takeover"
+	case NoTakeover:
+		return "notakeover"
+	}
+	return "plain"
+}
+
+// Config says what a benchmark server does.
+type Config struct {
+	Compression Compression
+
+	// ReadOnly servers read messages and drop them; the others echo every
+	// data message back as it came.
+	ReadOnly bool
+
+	// Hibernate makes lariat call Conn.Hibernate after every message.
+	// Other libraries have no such thing and refuse the config.
+	Hibernate bool
+
+	// OnMessage, when set, is called once per data message received,
+	// after the echo was sent, on the connection's goroutine.
+	OnMessage func()
+}
+
+// ErrUnsupported is returned by Library.Handler for a configuration the
+// library cannot serve, such as context takeover in gorilla.
+var ErrUnsupported = errors.New("not supported by this library")
+
+// Library is a WebSocket server library under comparison.
+type Library struct {
+	Name string
+	// Handler returns an http.Handler that upgrades a request and serves
+	// the connection on the handler's goroutine until it ends, as lariat's
+	// Upgrader does; every library is driven that way, so that all run
+	// one goroutine per connection, the one net/http gave them.
+	Handler func(cfg Config) (http.Handler, error)
+}
+
+// Libraries lists lariat first and then its peers. Each server is written
+// as a careful user of that library would write it: its documented public
+// API, default options, and no avoidable allocation in the loop (whole
+// messages are read into a reused buffer where the API is a reader).
+var Libraries = []Library{
+	{"lariat", lariatHandler},
+	{"gorilla", gorillaHandler},
+	{"coder", coderHandler},
+	{"gobwas", gobwasHandler},
+	{"gws", gwsHandler},
+}
+
+// LibraryByName returns the library with that name.
+func LibraryByName(name string) (Library, bool) {
+	for _, l := range Libraries {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Library{}, false
+}
+
+func (cfg Config) onMessage() {
+	if cfg.OnMessage != nil {
+		cfg.OnMessage()
+	}
+}
+
+// readAll reads r to its end into *buf, reusing its memory, and returns
+// the bytes read. Unlike io.ReadAll it allocates only to grow the buffer,
+// which stops once the largest message has been seen.
+func readAll(r io.Reader, buf *[]byte) ([]byte, error) {
+	b := (*buf)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			*buf = b
+			return b, nil
+		}
+		if err != nil {
+			*buf = b
+			return b, err
+		}
+	}
+}
+
+// ---- lariat ----
+
+type lariatEcho struct {
+	lariat.Base
+	cfg Config
+}
+
+func (h *lariatEcho) Handle(c *lariat.Conn, f lariat.Frame) error {
+	if f.Op.IsControl() {
+		return nil
+	}
+	if !h.cfg.ReadOnly {
+		if err := c.Send(f); err != nil {
+			return err
+		}
+	}
+	if h.cfg.Hibernate {
+		c.Hibernate()
+	}
+	h.cfg.onMessage()
+	return nil
+}
+
+func lariatHandler(cfg Config) (http.Handler, error) {
+	up := &lariat.Upgrader{
+		New: func(*http.Request, *lariat.Handshake) (lariat.Handler, error) {
+			return &lariatEcho{cfg: cfg}, nil
+		},
+	}
+	if cfg.Compression != Plain && !setLariatCompression(&up.Options, cfg.Compression) {
+		return nil, errLariatNoCompression
+	}
+	return up, nil
+}
+
+var errLariatNoCompression = errors.New("lariat.Options has no Compress field yet")
+
+// setLariatCompression turns on lariat's permessage-deflate, if this
+// version of lariat has it. The fields are set by name so that this module
+// builds against lariat both before and after its compression lands; once
+// it has, this can become two plain assignments. Whether compression is
+// then really negotiated is seen on the wire, by the client.
+func setLariatCompression(o *lariat.Options, c Compression) bool {
+	v := reflect.ValueOf(o).Elem()
+	on := v.FieldByName("Compress")
+	if !on.IsValid() || on.Kind() != reflect.Bool {
+		return false
+	}
+	on.SetBool(true)
+	if c == NoTakeover {
+		f := v.FieldByName("Deflate").FieldByName("ServerNoContextTakeover")
+		if !f.IsValid() || f.Kind() != reflect.Bool {
+			return false
+		}
+		f.SetBool(true)
+	}
+	return true
+}
+
+// ---- gorilla/websocket ----
+
+func gorillaHandler(cfg Config) (http.Handler, error) {
+	if cfg.Hibernate || cfg.Compression == Takeover {
+		// gorilla implements permessage-deflate without context takeover
+		// only.
+		return nil, ErrUnsupported
+	}
+	up := &gorillaws.Upgrader{
+		CheckOrigin:       func(*http.Request) bool { return true },
+		EnableCompression: cfg.Compression != Plain,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var buf []byte
+		for {
+			typ, rd, err := c.NextReader()
+			if err != nil {
+				return
+			}
+			p, err := readAll(rd, &buf)
+			if err != nil {
+				return
+			}
+			if !cfg.ReadOnly {
+				if err := c.WriteMessage(typ, p); err != nil {
+					return
+				}
+			}
+			cfg.onMessage()
+		}
+	}), nil
+}
+
+// ---- coder/websocket ----
+
+func coderHandler(cfg Config) (http.Handler, error) {
+	if cfg.Hibernate {
+		return nil, ErrUnsupported
+	}
+	opts := &coderws.AcceptOptions{InsecureSkipVerify: true}
+	switch cfg.Compression {
+	case Takeover:
+		opts.CompressionMode = coderws.CompressionContextTakeover
+	case NoTakeover:
+		opts.CompressionMode = coderws.CompressionNoContextTakeover
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := coderws.Accept(w, r, opts)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		// A context that is never done: coder then arms no timer per
+		// read or write, which is its fastest path.
+		ctx := context.Background()
+		var buf []byte
+		for {
+			typ, rd, err := c.Reader(ctx)
+			if err != nil {
+				return
+			}
+			p, err := readAll(rd, &buf)
+			if err != nil {
+				return
+			}
+			if !cfg.ReadOnly {
+				if err := c.Write(ctx, typ, p); err != nil {
+					return
+				}
+			}
+			cfg.onMessage()
+		}
+	}), nil
+}
+
+// ---- gobwas/ws ----
+
+func gobwasHandler(cfg Config) (http.Handler, error) {
+	if cfg.Hibernate || cfg.Compression != Plain {
+		// gobwas has permessage-deflate in wsflate, but it is left out of
+		// the compression comparison, as it was asked to be.
+		return nil, ErrUnsupported
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, _, err := ws.UpgradeHTTP(r, w)
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		// wsutil.Reader is gobwas's public message reader; its
+		// OnIntermediate handler answers pings and closes. Replies go
+		// through the hijacked bufio.Writer so that header and a small
+		// payload leave in one write.
+		state := ws.StateServerSide
+		control := wsutil.ControlFrameHandler(brw.Writer, state)
+		rd := &wsutil.Reader{Source: brw.Reader, State: state, OnIntermediate: control}
+		var buf []byte
+		for {
+			h, err := rd.NextFrame()
+			if err != nil {
+				return
+			}
+			if h.OpCode.IsControl() {
+				if err := control(h, rd); err != nil {
+					brw.Writer.Flush()
+					return
+				}
+				brw.Writer.Flush()
+				continue
+			}
+			p, err := readAll(rd, &buf)
+			if err != nil {
+				return
+			}
+			if !cfg.ReadOnly {
+				if err := ws.WriteFrame(brw.Writer, ws.NewFrame(h.OpCode, true, p)); err != nil {
+					return
+				}
+				if err := brw.Writer.Flush(); err != nil {
+					return
+				}
+			}
+			cfg.onMessage()
+		}
+	}), nil
+}
+
+// ---- lxzan/gws ----
+
+type gwsEcho struct {
+	gws.BuiltinEventHandler
+	cfg Config
+}
+
+func (h *gwsEcho) OnMessage(c *gws.Conn, m *gws.Message) {
+	if !h.cfg.ReadOnly {
+		c.WriteMessage(m.Opcode, m.Bytes())
+	}
+	// Close returns the message's buffer to gws's pool.
+	m.Close()
+	h.cfg.onMessage()
+}
+
+func gwsHandler(cfg Config) (http.Handler, error) {
+	if cfg.Hibernate {
+		return nil, ErrUnsupported
+	}
+	opt := &gws.ServerOption{}
+	if cfg.Compression != Plain {
+		opt.PermessageDeflate = gws.PermessageDeflate{
+			Enabled:               true,
+			ServerContextTakeover: cfg.Compression == Takeover,
+			ClientContextTakeover: cfg.Compression == Takeover,
+		}
+	}
+	up := gws.NewUpgrader(&gwsEcho{cfg: cfg}, opt)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		c.ReadLoop()
+	}), nil
+}

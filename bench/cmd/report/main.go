@@ -1,0 +1,255 @@
+// Command report runs the peer comparison and writes bench/README.md:
+// tables of absolute numbers and of ratios to lariat.
+//
+// Run it from the bench directory:
+//
+//	go run ./cmd/report            # full run, ~6-8 minutes, writes README.md and results/bench.txt
+//	go run ./cmd/report -quick     # smoke run, under a minute, prints the report to stdout
+//
+// It builds the benchmark binaries once and runs them with -rounds, so
+// that every library is measured in turn within one run, and reports the
+// median of the rounds with their spread.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+var (
+	quick     = flag.Bool("quick", false, "smoke run: tiny counts, one round, report to stdout unless -o is given")
+	out       = flag.String("o", "", `where to write the report ("-" for stdout); default README.md, or stdout with -quick`)
+	rawOut    = flag.String("raw", "", "where to write the raw benchmark output; default results/bench.txt, none with -quick")
+	roundsN   = flag.Int("rounds", 0, "rounds of the interleaved benchmarks; default 5, 1 with -quick")
+	lariatDir = flag.String("lariat", "", "measure the lariat tree in this directory instead of ../ (e.g. a git worktree of another commit)")
+	only      = flag.String("only", "", "run only the groups whose names contain this (read, mask, tcp, deflate, idle)")
+)
+
+// group is one invocation of a benchmark binary.
+type group struct {
+	name  string
+	bin   string // "bench" or "lariat"
+	args  []string
+	times int // run the binary this many times (for the single-library mask benchmarks)
+}
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("report: ")
+	flag.Parse()
+	if _, err := os.Stat("cmd/report/main.go"); err != nil {
+		log.Fatal("run me from the bench directory: cd bench && go run ./cmd/report")
+	}
+	rounds := *roundsN
+	if rounds == 0 {
+		rounds = 5
+		if *quick {
+			rounds = 1
+		}
+	}
+	if *out == "" && !*quick {
+		*out = "README.md"
+	}
+	if *out == "" {
+		*out = "-"
+	}
+	if *rawOut == "" && !*quick {
+		*rawOut = "results/bench.txt"
+	}
+
+	tmp, err := os.MkdirTemp("", "lariat-bench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	modArgs, err := modfileArgs(tmp)
+	if err != nil {
+		log.Fatal(err)
+	}
+	benchBin := filepath.Join(tmp, "bench.test")
+	lariatBin := filepath.Join(tmp, "lariat.test")
+	build := func(bin, pkg string) {
+		args := append([]string{"test", "-c", "-o", bin}, modArgs...)
+		cmd := exec.Command("go", append(args, pkg)...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			log.Fatalf("building %s: %v", pkg, err)
+		}
+	}
+	build(benchBin, ".")
+	build(lariatBin, "github.com/lariat-ws/lariat")
+
+	// Durations: the full run aims at a few seconds per library and
+	// round; the quick one only proves that everything still runs.
+	memTime, tcpTime, idlePlain, idleDeflate := "1s", "1s", "10000x", "2000x"
+	if *quick {
+		memTime, tcpTime, idlePlain, idleDeflate = "2000x", "100ms", "200x", "100x"
+	}
+	r := fmt.Sprint(rounds)
+	groups := []group{
+		{name: "read", bin: "bench", args: []string{"-test.bench=^Benchmark(Read|EchoMem)$", "-test.benchtime=" + memTime, "-rounds=" + r}},
+		{name: "mask", bin: "lariat", args: []string{"-test.bench=^Benchmark(Mask|Copy)$/^16384$", "-test.benchtime=" + memTime}, times: rounds},
+		{name: "tcp", bin: "bench", args: []string{"-test.bench=^BenchmarkEchoTCP$", "-test.benchtime=" + tcpTime, "-rounds=" + r}},
+		{name: "deflate", bin: "bench", args: []string{"-test.bench=^BenchmarkEchoDeflate$", "-test.benchtime=" + tcpTime, "-rounds=" + r}},
+		// Memory per connection hardly varies between rounds; one is
+		// enough, and ten thousand connections take a while to set up.
+		{name: "idle", bin: "bench", args: []string{"-test.bench=^BenchmarkIdle$/^mode=(plain|hibernate)$", "-test.benchtime=" + idlePlain, "-rounds=1"}},
+		{name: "idle", bin: "bench", args: []string{"-test.bench=^BenchmarkIdle$/^mode=(takeover|notakeover)$", "-test.benchtime=" + idleDeflate, "-rounds=1"}},
+	}
+
+	env := describeMachine()
+	env.idlePlain, env.idleDeflate = strings.TrimSuffix(idlePlain, "x"), strings.TrimSuffix(idleDeflate, "x")
+	env.started = time.Now()
+	env.loadBefore = loadavg()
+	var raw bytes.Buffer
+	for _, g := range groups {
+		if *only != "" && !strings.Contains(g.name, *only) {
+			continue
+		}
+		bin := benchBin
+		if g.bin == "lariat" {
+			bin = lariatBin
+		}
+		for range max(g.times, 1) {
+			args := append([]string{"-test.run=^$", "-test.benchmem", "-test.v", "-test.timeout=30m"}, g.args...)
+			log.Printf("%s %s", filepath.Base(bin), strings.Join(g.args, " "))
+			cmd := exec.Command(bin, args...)
+			var buf bytes.Buffer
+			cmd.Stdout = io.MultiWriter(&buf, progress{})
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				os.Stderr.Write(buf.Bytes())
+				log.Fatalf("%s: %v", g.name, err)
+			}
+			raw.Write(buf.Bytes())
+		}
+	}
+	env.finished = time.Now()
+	env.loadAfter = loadavg()
+
+	res := parse(&raw)
+	if *rawOut != "" {
+		os.MkdirAll(filepath.Dir(*rawOut), 0o755)
+		if err := os.WriteFile(*rawOut, raw.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	analysis, _ := os.ReadFile("analysis.md")
+	doc := render(env, res, rounds, analysis)
+	if *out == "-" {
+		os.Stdout.WriteString(doc)
+		return
+	}
+	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("wrote %s in %s", *out, env.finished.Sub(env.started).Round(time.Second))
+}
+
+// progress echoes result lines to stderr, so a long run shows life.
+type progress struct{}
+
+func (progress) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(string(p), "\n") {
+		if strings.HasPrefix(l, "Benchmark") && strings.Contains(l, "\t") {
+			fmt.Fprintln(os.Stderr, "  "+l)
+		}
+	}
+	return len(p), nil
+}
+
+// modfileArgs points the build at another lariat tree, when -lariat is
+// given, through a temporary copy of go.mod with the replace rewritten:
+// the checked-in go.mod stays as it is.
+func modfileArgs(tmp string) ([]string, error) {
+	if *lariatDir == "" {
+		return nil, nil
+	}
+	dir, err := filepath.Abs(*lariatDir)
+	if err != nil {
+		return nil, err
+	}
+	mod := filepath.Join(tmp, "go.mod")
+	sum, _ := os.ReadFile("go.sum")
+	if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile("go.mod")
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.Replace(data, []byte("=> ../"), []byte("=> "+dir), 1)
+	if err := os.WriteFile(mod, data, 0o644); err != nil {
+		return nil, err
+	}
+	return []string{"-modfile=" + mod}, nil
+}
+
+// machine describes where and on what the numbers were taken.
+type machine struct {
+	goVersion, cpu, kernel string
+	cores                  int
+	lariatRev              string
+	versions               []string
+	started, finished      time.Time
+	loadBefore, loadAfter  string
+	idlePlain, idleDeflate string // connections in the idle-memory runs
+}
+
+func describeMachine() machine {
+	m := machine{goVersion: runtime.Version(), cores: runtime.NumCPU()}
+	if v, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
+		m.goVersion = strings.TrimSpace(string(v))
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if v, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(v))
+	}
+	dir := ".."
+	if *lariatDir != "" {
+		dir = *lariatDir
+	}
+	if v, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		m.lariatRev = strings.TrimSpace(string(v))
+		// Uncommitted changes to lariat itself (not to bench/) make
+		// the numbers those of a work in progress: say so.
+		if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".", ":!bench").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			m.lariatRev += " with uncommitted changes"
+		}
+	}
+	if v, err := exec.Command("go", "list", "-m", "github.com/gorilla/websocket", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/lxzan/gws", "github.com/klauspost/compress").Output(); err == nil {
+		m.versions = strings.Fields(strings.ReplaceAll(string(v), "\n", " "))
+	}
+	return m
+}
+
+func loadavg() string {
+	v, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(v))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

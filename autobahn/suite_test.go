@@ -316,6 +316,7 @@ const tcpWait = wstest.DefaultTimeout
 // 1000, the server answers 1000 and then closes TCP first (RFC 6455 §7.1.1:
 // the server SHOULD close the TCP connection first).
 func closeClean(c *wstest.Conn) {
+	c.TB().Helper()
 	c.WriteClose(1000, "")
 	c.WantClose(1000)
 	c.WantTCPClosed(tcpWait)
@@ -325,6 +326,7 @@ func closeClean(c *wstest.Conn) {
 // a close frame with code, and the TCP connection closed after the client
 // answers the close.
 func failsWith(c *wstest.Conn, codes ...uint16) {
+	c.TB().Helper()
 	code, _ := c.WantClose(codes...)
 	c.WriteClose(code, "")
 	c.WantTCPClosed(tcpWait)
@@ -333,6 +335,7 @@ func failsWith(c *wstest.Conn, codes ...uint16) {
 // echo sends one message and wants it back, then closes cleanly.
 func echo(op byte, p []byte, fragment int) func(c *wstest.Conn) {
 	return func(c *wstest.Conn) {
+		c.TB().Helper()
 		c.WriteMessage(op, p, fragment)
 		c.WantMessage(op, p)
 		closeClean(c)

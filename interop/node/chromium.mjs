@@ -1,0 +1,217 @@
+// Headless Chromium, driven by playwright-core, against examples/chat
+// served by interop/interop_test.go (which passes its config as the last
+// argument). It uses the Chromium given in the config (Debian's; no
+// browser is ever downloaded). Prints one line per check: "PASS name",
+// "FAIL name: why" or "SKIP name: why"; exits 1 if any check failed.
+import { chromium } from "playwright-core";
+
+const cfg = JSON.parse(process.argv.at(-1));
+const STEP_MS = 15000; // bound on each wait; only a hang comes near it
+
+let failures = 0;
+let started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(2)}s`;
+const pass = (name, detail) => console.log(`PASS ${name}: ${detail ? detail + " " : ""}(${elapsed()})`);
+const fail = (name, why) => { failures++; console.log(`FAIL ${name}: ${why}`); };
+const skip = (name, why) => console.log(`SKIP ${name}: ${why}`);
+
+// within rejects if p does not settle in time: page.evaluate has no
+// timeout of its own, and a page whose main thread is stuck never fires
+// the timers inside it.
+function within(p, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000}s: ${what}`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+async function check(name, fn) {
+  started = Date.now();
+  try {
+    const detail = await within(fn(), 3 * STEP_MS, name);
+    if (typeof detail === "object" && detail?.skip) skip(name, detail.skip);
+    else pass(name, detail);
+  } catch (err) {
+    fail(name, err.message.split("\n")[0]);
+  }
+}
+
+// In the page: raw sockets on the page's own URL, whose events a check
+// awaits in order. Installed into each page before its script runs.
+function installHelpers(stepMs) {
+  window.__interop = {
+    open() {
+      const ws = new WebSocket("ws://" + location.host + "/");
+      ws.binaryType = "arraybuffer";
+      const queue = [], waiters = [];
+      const push = (ev) => { const w = waiters.shift(); if (w) w(ev); else queue.push(ev); };
+      ws.onmessage = (e) => push({ type: "message", data: e.data });
+      ws.onclose = (e) => push({ type: "close", code: e.code, reason: e.reason, wasClean: e.wasClean });
+      ws.onerror = () => push({ type: "error" });
+      const next = (what) => {
+        if (queue.length) return Promise.resolve(queue.shift());
+        return new Promise((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error("timed out waiting for " + what)), stepMs);
+          waiters.push((ev) => { clearTimeout(t); resolve(ev); });
+        });
+      };
+      // The room greets every newcomer: after that the socket is a member.
+      const joined = next("the welcome").then((ev) => {
+        if (ev.type !== "message" || !String(ev.data).includes('"welcome"')) throw new Error("first message is not the welcome: " + JSON.stringify(ev));
+      });
+      return { ws, next, joined };
+    },
+    pattern(n, seed) {
+      const b = new Uint8Array(n);
+      let x = seed >>> 0;
+      for (let i = 0; i < n; i++) { x = (Math.imul(x, 1103515245) + 12345) >>> 0; b[i] = x >>> 24; }
+      return b;
+    },
+    same(a, b) {
+      if (a.length !== b.length) return false;
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+      return true;
+    },
+  };
+}
+
+// The last resort if Chromium itself stops answering.
+setTimeout(() => {
+  fail("watchdog", "the run did not finish within 100s; is Chromium stuck?");
+  process.exit(1);
+}, 100000).unref();
+
+let browser;
+try {
+  browser = await chromium.launch({
+    executablePath: cfg.chromium,
+    headless: true,
+    args: cfg.chromiumArgs,
+    timeout: 60000,
+  });
+} catch (err) {
+  fail("launch chromium", `${cfg.chromium}: ${err.message.split("\n")[0]}`);
+  process.exit(1);
+}
+try {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(STEP_MS);
+  await context.addInitScript(installHelpers, STEP_MS);
+  const pageErrors = [];
+  const openPage = async (name) => {
+    const page = await context.newPage();
+    page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
+    page.on("console", (msg) => { if (msg.type() === "error") pageErrors.push(`${name} console: ${msg.text()}`); });
+    const resp = await page.goto(cfg.url);
+    if (!resp.ok()) throw new Error(`GET ${cfg.url} = ${resp.status()}`);
+    await page.waitForSelector('#status[data-state="open"]');
+    // The socket is open; the welcome tells that the room has it.
+    await page.waitForSelector("#messages li.system");
+    return page;
+  };
+
+  let alice, bob;
+  await check("page served and joined", async () => {
+    alice = await openPage("alice");
+    bob = await openPage("bob");
+    const title = await alice.title();
+    if (title !== "lariat chat") throw new Error(`title ${JSON.stringify(title)}`);
+    return `${cfg.url}: page and socket on the same URL`;
+  });
+  if (!alice || !bob) {
+    fail("the other checks", "no page to run them in");
+    process.exit(1);
+  }
+
+  await check("text through the page", async () => {
+    await alice.fill("#name", "Alice");
+    await alice.fill("#text", "hello from Alice ✓");
+    await alice.press("#text", "Enter");
+    await bob.locator("#messages li", { hasText: "hello from Alice ✓" }).filter({ hasText: "Alice" }).waitFor();
+    await bob.fill("#name", "Bob");
+    await bob.fill("#text", "hi Alice");
+    await bob.click("form button");
+    await alice.locator("#messages li", { hasText: "hi Alice" }).filter({ hasText: "Bob" }).waitFor();
+    return "typed in one page, shown in the other, both ways";
+  });
+
+  await check("binary through the page", async () => {
+    const bytes = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 31) & 0xff));
+    await alice.setInputFiles("#file", { name: "notes.bin", mimeType: "application/octet-stream", buffer: bytes });
+    const link = bob.locator("#messages a.file", { hasText: "notes.bin (3000 bytes)" });
+    await link.waitFor();
+    const got = await link.evaluate(async (a) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
+    if (!bytes.equals(Buffer.from(got))) throw new Error(`the file arrived as ${got.length} different bytes`);
+    return "a file sent as a binary message arrived intact";
+  });
+
+  // The rest uses sockets of its own in Alice's page: the page's
+  // WebSocket, not the chat UI, so every byte can be compared.
+  await check("raw sockets with text, binary and large messages", async () => {
+    return await alice.evaluate(async ({ max }) => {
+      const h = window.__interop;
+      const a = h.open(), b = h.open();
+      await a.joined;
+      await b.joined;
+      const got = async (what) => {
+        const ev = await b.next(what);
+        if (ev.type !== "message") throw new Error(`want ${what}, got ${JSON.stringify(ev)}`);
+        return ev.data;
+      };
+      a.ws.send("plain text ✓");
+      if ((await got("text")) !== "plain text ✓") throw new Error("text differs");
+      const bin = h.pattern(4096, 5);
+      a.ws.send(bin);
+      const gotBin = await got("binary");
+      if (!(gotBin instanceof ArrayBuffer) || !h.same(new Uint8Array(gotBin), bin)) throw new Error("binary differs or came as text");
+      // Incompressible bytes, so the message is large on the wire too.
+      // A little under the limit: Chromium compresses every message, and
+      // compressed noise is a few bytes longer than the noise (the server
+      // counts those bytes against the limit: see interop/README.md).
+      const large = h.pattern(max - 1024, 9);
+      a.ws.send(large);
+      const gotLarge = await got("a large binary message");
+      if (!(gotLarge instanceof ArrayBuffer) || !h.same(new Uint8Array(gotLarge), large)) throw new Error(`large binary differs: got ${gotLarge.byteLength ?? gotLarge.length} bytes`);
+      const largeText = "λx€😀".repeat(Math.floor(max / 10));
+      a.ws.send(largeText);
+      if ((await got("a large text message")) !== largeText) throw new Error("large text differs");
+      a.ws.close(1000);
+      b.ws.close(1000);
+      return `text, 4 KiB binary, ${large.length}-byte binary and ${new TextEncoder().encode(largeText).length}-byte text relayed`;
+    }, { max: cfg.maxMessage });
+  });
+
+  await check("permessage-deflate negotiated", async () => {
+    const ext = await alice.locator("#status").getAttribute("data-extensions");
+    if (!cfg.deflate) {
+      if (ext) throw new Error(`the probe found no compression, but Chromium negotiated ${ext}`);
+      return { skip: "the server does not answer with Sec-WebSocket-Extensions yet (Options.Compress); ws.extensions is empty" };
+    }
+    if (!ext.startsWith("permessage-deflate")) throw new Error(`ws.extensions is ${JSON.stringify(ext)}`);
+    return `ws.extensions = ${ext}`;
+  });
+
+  await check("close with code and reason", async () => {
+    return await alice.evaluate(async ({ code, reason }) => {
+      const s = window.__interop.open();
+      await s.joined;
+      s.ws.close(code, reason);
+      const ev = await s.next("the close");
+      if (ev.type !== "close" || ev.code !== code || !ev.wasClean) throw new Error(`got ${JSON.stringify(ev)}, want a clean close ${code}`);
+      return `sent ${code} ${JSON.stringify(reason)}; the server echoed the code`;
+    }, { code: cfg.closeCode, reason: cfg.closeReason });
+  });
+
+  await check("no page errors", async () => {
+    if (pageErrors.length) throw new Error(pageErrors.join("; "));
+  });
+
+  // Closing the pages closes their sockets (Chromium sends 1001).
+  await alice.close();
+  await bob.close();
+} finally {
+  await browser.close();
+}
+
+process.exitCode = failures ? 1 : 0;

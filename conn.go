@@ -73,6 +73,7 @@ type Conn struct {
 	hibernate  bool
 	closeSent  bool
 	closeRcvd  bool
+	skip       int64 // payload bytes of a failed frame still to be read
 	sentCode   StatusCode
 	sentReason string
 
@@ -306,8 +307,16 @@ func (c *Conn) data(h header) *Reason {
 		c.cur = message{op: h.op, compressed: h.rsv != 0 && c.ext == deflate.PerMessage}
 	}
 	// The limit is checked from the header, before a byte of the payload
-	// is read or a buffer for it allocated.
-	if h.length > c.opts.MaxMessageSize-c.cur.n {
+	// is read or a buffer for it allocated. Compressed bytes get the
+	// slack DEFLATE may add to data it cannot shrink (stored blocks cost
+	// 5 bytes per 64 KiB); their inflated size is held to the limit
+	// itself.
+	limit := c.opts.MaxMessageSize
+	if c.cur.compressed || h.rsv != 0 {
+		limit += limit/256 + 64
+	}
+	if h.length > limit-c.cur.n {
+		c.skip = h.length
 		return c.end(ReasonTooBig, StatusMessageTooBig, "message too big", nil)
 	}
 	validate := c.cur.op == OpText && !c.opts.SkipUTF8Validation
@@ -430,6 +439,7 @@ func (c *Conn) readPayloadInPlace(h header, validate bool) ([]byte, error) {
 			chunk := c.rbuf[c.r+done : c.r+avail]
 			mask(h.key, done, chunk)
 			if validate && !c.cur.utf8.feed(chunk) {
+				c.skip = int64(n) // the payload starts at c.r
 				return nil, errBadUTF8
 			}
 			done = avail
@@ -462,6 +472,7 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 			k, err := c.readSome(m[start+done:])
 			if k > 0 {
 				if !c.unmaskChunk(h.key, m[start+done:start+done+k], done, validate) {
+					c.skip = int64(n - done - k)
 					return errBadUTF8
 				}
 				done += k
@@ -479,6 +490,7 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 		k := copy(m[start+done:], c.rbuf[c.r:c.w])
 		c.r += k
 		if !c.unmaskChunk(h.key, m[start+done:start+done+k], done, validate) {
+			c.skip = int64(n - done - k)
 			return errBadUTF8
 		}
 		done += k
@@ -836,6 +848,12 @@ func (c *Conn) closeTCP(r *Reason) {
 // end of the stream, an error or the deadline.
 func (c *Conn) awaitClose() {
 	c.active, c.hibernate = true, false
+	// The rest of a frame the connection failed on comes first: read as
+	// headers it would look like garbage, and the peer's answer to the
+	// close would be missed.
+	if !c.skipRaw(c.skip) {
+		return
+	}
 	for {
 		h, n, err := parseHeader(c.rbuf[c.r:c.w])
 		if err != nil {
@@ -848,18 +866,23 @@ func (c *Conn) awaitClose() {
 			continue
 		}
 		c.r += n
-		if h.op == OpClose {
+		if h.op == OpClose || !c.skipRaw(h.length) {
 			return
 		}
-		for left := h.length; left > 0; {
-			if c.r == c.w && c.fillRaw() != nil {
-				return
-			}
-			k := min(int64(c.w-c.r), left)
-			c.r += int(k)
-			left -= k
-		}
 	}
+}
+
+// skipRaw discards n bytes of input, reporting whether it could.
+func (c *Conn) skipRaw(n int64) bool {
+	for n > 0 {
+		if c.r == c.w && c.fillRaw() != nil {
+			return false
+		}
+		k := min(int64(c.w-c.r), n)
+		c.r += int(k)
+		n -= k
+	}
+	return true
 }
 
 // fillRaw reads into the read buffer without the mailbox or timers: the

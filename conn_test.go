@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -624,4 +625,36 @@ func BenchmarkEcho(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestTooBigCloseSurvives: after refusing an oversized frame from its
+// header, the server reads past the rest of that frame while it waits for
+// the peer's close, so it never closes on unread data: that would reset
+// the connection and destroy the 1009 still on its way.
+func TestTooBigCloseSurvives(t *testing.T) {
+	big := make([]byte, 1<<20+1)
+	for range 5 {
+		h := newRecorder()
+		c := wstest.Dial(t, serve(t, h))
+		c.WriteBinary(big)
+		c.WantClose(1009)
+		c.WriteClose(1009, "")
+		c.WantTCPClosed(5 * time.Second)
+		if r := h.reason(t); r.Kind != ReasonTooBig {
+			t.Fatalf("reason %+v", r)
+		}
+	}
+}
+
+// TestCompressedLimit: MaxMessageSize bounds the inflated message; an
+// incompressible message at the limit, a little larger once deflated,
+// is accepted.
+func TestCompressedLimit(t *testing.T) {
+	c := wstest.Dial(t, serve(t, newRecorder(), compressed()), wstest.Extensions("permessage-deflate"))
+	msg := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{1}).Read(msg)
+	c.WriteBinary(msg)
+	c.WantBinary(msg)
+	c.WriteBinary(append(msg, 0))
+	c.WantClose(1009)
 }

@@ -216,10 +216,6 @@ async def too_big():
     async with connect("too-big") as ws:
         await ws.send(pattern(cfg["maxMessage"] + 1))
         code, reason = await closed_with(ws)
-    if code == 1006:
-        # Known server issue, reported: see the same check in
-        # node/ws_client.mjs. Make this strict once it is fixed.
-        raise Skip("got 1006, not 1009: the server reset the connection while the rest of the oversized frame was in flight (known server issue, see interop/README.md)")
     if code != 1009:
         raise AssertionError(f"got close {code} {reason!r}, want 1009")
     return f"{cfg['maxMessage'] + 1} bytes answered with close 1009"

@@ -63,9 +63,9 @@
 // compressed rather than the full window: any prefix of the history may go
 // unused, and a pooled writer re-hashes its dictionary on every message.
 // On 4 KiB JSON messages 8 KiB compresses as well as 32 KiB or a dedicated
-// writer (ratio 0.217, against 0.272 without context) for 1.4 times the
-// time of no context, where 32 KiB takes 3.6 times
-// (BenchmarkCompressAlternatives). [Compressor.Release] drops even that,
+// writer (ratio 0.217, against 0.272 without context) for 1.6 times the
+// CPU time of no context, where 32 KiB takes 3.8 times
+// (BenchmarkCompressAlternatives, TestCPUTimePerMessage). [Compressor.Release] drops even that,
 // which is always allowed; [Decompressor.Release] must keep its history,
 // which the peer may refer to.
 //

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
+
+	"github.com/lariat-ws/lariat/internal/hixie"
 )
 
 // StatusCode is a close status code (RFC 6455 §7.4).
@@ -253,4 +256,135 @@ func appendClose(dst []byte, code StatusCode, reason string) []byte {
 	}
 	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
 	return append(dst, reason...)
+}
+
+// closeTCP ends the TCP connection after the close handshake. RFC 6455
+// §7.1.1: "the underlying TCP connection, in most normal cases, SHOULD be
+// closed first by the server". So the server half-closes first, and, when
+// it started the handshake, waits a bounded time for the peer's close
+// frame. Unread bytes are drained before the final Close, because closing
+// a socket with unread data makes the kernel send a reset that can
+// destroy the close frame still in flight.
+func (c *Conn) closeTCP(r *Reason) {
+	c.flush()
+	if r.Kind == ReasonSocketError || (r.Kind == ReasonClosed && !c.closeSent) || c.werr != nil {
+		c.nc.Close()
+		return
+	}
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	if c.closeSent && !c.closeRcvd && c.rbuf != nil && c.version != VersionHixie75 {
+		c.nc.SetReadDeadline(time.Now().Add(c.opts.CloseTimeout))
+		if c.legacy != nil {
+			c.awaitLegacyClose()
+		} else {
+			c.awaitClose()
+		}
+	}
+	c.nc.SetReadDeadline(time.Now())
+	var sink [512]byte
+	for range 64 {
+		if _, err := c.nc.Read(sink[:]); err != nil {
+			break
+		}
+	}
+	c.nc.Close()
+}
+
+// awaitClose reads and discards frames until the peer's close frame, the
+// end of the stream, an error or the deadline.
+func (c *Conn) awaitClose() {
+	c.active, c.hibernate = true, false
+	// The rest of a frame the connection failed on comes first: read as
+	// headers it would look like garbage, and the peer's answer to the
+	// close would be missed.
+	if !c.skipRaw(c.skip) {
+		return
+	}
+	for {
+		h, n, err := parseHeader(c.rbuf[c.r:c.w])
+		if err != nil {
+			return
+		}
+		if n == 0 {
+			if c.fillRaw() != nil {
+				return
+			}
+			continue
+		}
+		c.r += n
+		if h.op == OpClose || !c.skipRaw(h.length) {
+			return
+		}
+	}
+}
+
+// skipRaw discards n bytes of input, reporting whether it could.
+func (c *Conn) skipRaw(n int64) bool {
+	for n > 0 {
+		if c.r == c.w && c.fillRaw() != nil {
+			return false
+		}
+		k := min(int64(c.w-c.r), n)
+		c.r += int(k)
+		n -= k
+	}
+	return true
+}
+
+// fillRaw reads into the read buffer without the mailbox or timers: the
+// connection is closing.
+func (c *Conn) fillRaw() error {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	} else if c.w == len(c.rbuf) {
+		c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+		c.r = 0
+	}
+	n, err := c.nc.Read(c.rbuf[c.w:])
+	c.w += n
+	if n > 0 {
+		return nil
+	}
+	return err
+}
+
+// Close starts the close handshake with code and reason: the close frame
+// leaves after the frames already sent, the callback's return ends the
+// connection, and Terminate gets a ReasonStop. Only codes that may be
+// sent on the wire are accepted (1000–1003, 1007–1014, 3000–4999); the
+// reason is cut to 123 bytes.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if !code.sendable() {
+		return ErrBadCloseCode
+	}
+	if c.closeSent {
+		return ErrClosed
+	}
+	c.queueClose(code, reason)
+	return nil
+}
+
+// queueClose queues the close frame; nothing can be sent after it.
+func (c *Conn) queueClose(code StatusCode, reason string) {
+	if c.closeSent {
+		return
+	}
+	if c.legacy != nil {
+		// Hixie-76 has a closing frame without a code; hixie-75 has
+		// none: closing the TCP connection is its close.
+		if c.version == VersionHixie76 && c.werr == nil {
+			if c.wbp == nil {
+				c.wbp = getBuf(c.opts.WriteBufferSize)
+			}
+			*c.wbp = append(*c.wbp, hixie.CloseFrame...)
+		}
+		c.closeSent, c.sentCode, c.sentReason = true, code, reason
+		return
+	}
+	var payload [maxControlPayload]byte
+	p := appendClose(payload[:0], code, reason)
+	c.writeFrame(true, OpClose, 0, p)
+	c.closeSent, c.sentCode, c.sentReason = true, code, reason
 }

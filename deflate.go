@@ -33,7 +33,8 @@ type DeflateOptions struct {
 	// ClientMaxWindowBits caps the window the client may compress with,
 	// 8 to 15; zero means 15. It bounds the inflate history kept per
 	// connection. A value of 8 is asked for as 9: zlib cannot produce raw
-	// DEFLATE with a 256-byte window (RFC 7692 §7.1.2.1 discusses it). A
+	// DEFLATE with a 256-byte window (madler/zlib#171), and a zlib
+	// client asked for 8 either refuses or quietly uses 9. A
 	// client whose offer cannot take a window size is asked for
 	// client_no_context_takeover instead.
 	ClientMaxWindowBits int

@@ -51,6 +51,7 @@ var statusNames = map[StatusCode]string{
 	StatusTLSHandshake:       "TLS handshake",
 }
 
+// String returns the code and its registered name, as in "1000 normal closure".
 func (c StatusCode) String() string {
 	if s, ok := statusNames[c]; ok {
 		return itoa(int(c)) + " " + s
@@ -86,6 +87,7 @@ type CloseError struct {
 	Reason string
 }
 
+// Error describes the close.
 func (e *CloseError) Error() string {
 	if e.Reason == "" {
 		return "lariat: closed with " + e.Code.String()
@@ -161,6 +163,7 @@ var reasonNames = [...]string{
 	ReasonShutdown:     "shutdown",
 }
 
+// String names the kind.
 func (k ReasonKind) String() string {
 	if int(k) < len(reasonNames) {
 		return reasonNames[k]
@@ -183,6 +186,7 @@ type Reason struct {
 	Err  error
 }
 
+// Error describes why the connection ended.
 func (r Reason) Error() string {
 	s := "lariat: connection ended: " + r.Kind.String()
 	if r.Code != 0 {
@@ -206,6 +210,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error describes the panic.
 func (e *PanicError) Error() string { return fmt.Sprintf("lariat: handler panic: %v", e.Value) }
 
 // Unwrap returns the panic value when it is an error.

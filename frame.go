@@ -24,6 +24,7 @@ const (
 // reserved control opcode).
 func (o Opcode) IsControl() bool { return o&0x8 != 0 }
 
+// String names the opcode.
 func (o Opcode) String() string {
 	switch o {
 	case OpContinuation:

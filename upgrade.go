@@ -32,6 +32,7 @@ const (
 	supportedHeader         = "13, 8, 7"
 )
 
+// String names the generation, as in "RFC 6455" or "hixie-76".
 func (v Version) String() string {
 	switch v {
 	case VersionHybi07:
@@ -236,6 +237,7 @@ type HTTPError struct {
 	Message string
 }
 
+// Error describes the refusal.
 func (e *HTTPError) Error() string {
 	return "lariat: refused with " + itoa(e.Status) + ": " + e.Message
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // -count repeats each sub-benchmark several times in a row, so on a noisy
@@ -74,10 +75,11 @@ func eachLib(b *testing.B, libs []Library, outer []string, f func(b *testing.B, 
 // left out. tick runs on the benchmark's goroutine: the in-memory servers
 // call their handler synchronously.
 type meter struct {
-	b          *testing.B
-	warm, n    int
-	seen       int
-	start, end runtime.MemStats
+	b              *testing.B
+	warm, n        int
+	seen           int
+	start, end     runtime.MemStats
+	cpuStart, cpuE time.Duration
 }
 
 func (m *meter) tick() {
@@ -86,7 +88,9 @@ func (m *meter) tick() {
 	case m.warm:
 		runtime.ReadMemStats(&m.start)
 		m.b.ResetTimer()
+		m.cpuStart = cpuTime()
 	case m.warm + m.n:
+		m.cpuE = cpuTime()
 		m.b.StopTimer()
 		runtime.ReadMemStats(&m.end)
 	}
@@ -101,6 +105,19 @@ func (m *meter) report() {
 	n := float64(m.n)
 	m.b.ReportMetric(float64(m.end.Mallocs-m.start.Mallocs)/n, "allocs/msg")
 	m.b.ReportMetric(float64(m.end.TotalAlloc-m.start.TotalAlloc)/n, "B/msg")
+	m.b.ReportMetric(float64(m.cpuE-m.cpuStart)/n, "cpu-ns/msg")
+}
+
+// cpuTime returns the CPU time the process has used, user and system,
+// on all threads. On a machine shared with other work, CPU time per
+// message moves much less than wall time: time spent waiting for a core
+// is not in it. GC and the runtime's other threads are, as they should.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func sizeName(n int) string {

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,16 +79,25 @@ func idleConfig(mode string) Config {
 // The test binary turns into one of BenchmarkIdle's processes when one of
 // these is set (see TestMain).
 const (
-	idleServerEnv = "LARIAT_BENCH_IDLE_SERVER" // "library mode n"
-	idleClientEnv = "LARIAT_BENCH_IDLE_CLIENT" // "addr n deflate"
+	idleServerEnv  = "LARIAT_BENCH_IDLE_SERVER"  // "library mode n"
+	idleClientEnv  = "LARIAT_BENCH_IDLE_CLIENT"  // "addr n deflate"
+	idleProfileEnv = "LARIAT_BENCH_IDLE_PROFILE" // directory for heap profiles
 )
+
+// idleProfile makes every server process of BenchmarkIdle write a heap
+// profile of its idle connections, sampling every allocation, to tell
+// where each library's bytes per connection go:
+//
+//	go test -run '^$' -bench 'Idle/mode=plain' -benchtime 2000x -idle.profile /tmp/idle .
+//	go tool pprof -sample_index=inuse_space -top /tmp/idle/lariat-plain.heap
+var idleProfile = flag.String("idle.profile", "", "directory where BenchmarkIdle's server processes write heap profiles")
 
 // childEnv is this process's environment without the variables that
 // choose a role, so that a child gets exactly the role it is given.
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") {
+		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -95,6 +107,9 @@ func childEnv() []string {
 func benchIdle(b *testing.B, lib, mode string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(childEnv(), fmt.Sprintf("%s=%s %s %d", idleServerEnv, lib, mode, b.N))
+	if *idleProfile != "" {
+		cmd.Env = append(cmd.Env, idleProfileEnv+"="+*idleProfile)
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	b.StopTimer()
@@ -142,6 +157,10 @@ func idleServerMain() int {
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && uint64(n)+64 > l.Cur {
 		fmt.Printf("skip %d connections need more open files than the limit of %d: raise ulimit -n or lower -benchtime\n", n, l.Cur)
 		return 0
+	}
+	profile := os.Getenv(idleProfileEnv)
+	if profile != "" {
+		runtime.MemProfileRate = 1
 	}
 	cfg := idleConfig(mode)
 	var handled atomic.Int64
@@ -210,10 +229,28 @@ func idleServerMain() int {
 		time.Sleep(time.Millisecond)
 	}
 	settle(&after)
+	if profile != "" {
+		if err := writeHeapProfile(filepath.Join(profile, name+"-"+mode+".heap")); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+	}
 	heap := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 	stack := float64(int64(after.StackInuse)-int64(before.StackInuse)) / float64(n)
 	fmt.Printf("result %.0f %.0f\n", heap, stack)
 	return 0
+}
+
+func writeHeapProfile(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
 // settle lets the connections' goroutines park, collects garbage twice

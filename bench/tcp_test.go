@@ -125,6 +125,7 @@ func (e *echoRun) pump(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
+	cpu := cpuTime()
 	var wg sync.WaitGroup
 	for _, c := range e.clients {
 		wg.Go(func() {
@@ -134,11 +135,14 @@ func (e *echoRun) pump(b *testing.B) {
 		})
 	}
 	wg.Wait()
+	cpu = cpuTime() - cpu
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/msg")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/msg")
+	// The client's share of the CPU is the same whatever the server.
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/msg")
 }
 
 // pump is one client's share of echoRun.pump.

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,9 +31,10 @@ var (
 	quick     = flag.Bool("quick", false, "smoke run: tiny counts, one round, report to stdout unless -o is given")
 	out       = flag.String("o", "", `where to write the report ("-" for stdout); default README.md, or stdout with -quick`)
 	rawOut    = flag.String("raw", "", "where to write the raw benchmark output; default results/bench.txt, none with -quick")
-	roundsN   = flag.Int("rounds", 0, "rounds of the interleaved benchmarks; default 5, 1 with -quick")
+	roundsN   = flag.Int("rounds", 0, "rounds of the interleaved benchmarks; default 7, 1 with -quick")
 	lariatDir = flag.String("lariat", "", "measure the lariat tree in this directory instead of ../ (e.g. a git worktree of another commit)")
 	only      = flag.String("only", "", "run only the groups whose names contain this (read, mask, tcp, deflate, idle)")
+	from      = flag.String("from", "", "render the report from this raw output of an earlier run (results/bench.txt) instead of running")
 )
 
 // group is one invocation of a benchmark binary.
@@ -52,7 +54,7 @@ func main() {
 	}
 	rounds := *roundsN
 	if rounds == 0 {
-		rounds = 5
+		rounds = 7
 		if *quick {
 			rounds = 1
 		}
@@ -65,6 +67,16 @@ func main() {
 	}
 	if *rawOut == "" && !*quick {
 		*rawOut = "results/bench.txt"
+	}
+
+	if *from != "" {
+		data, err := os.ReadFile(*from)
+		if err != nil {
+			log.Fatal(err)
+		}
+		env, rounds := readHeader(data)
+		write(render(env, parse(bytes.NewReader(data)), rounds, readAnalysis()))
+		return
 	}
 
 	tmp, err := os.MkdirTemp("", "lariat-bench-")
@@ -91,7 +103,7 @@ func main() {
 
 	// Durations: the full run aims at a few seconds per library and
 	// round; the quick one only proves that everything still runs.
-	memTime, tcpTime, idlePlain, idleDeflate := "1s", "1s", "10000x", "2000x"
+	memTime, tcpTime, idlePlain, idleDeflate := "500ms", "700ms", "10000x", "2000x"
 	if *quick {
 		memTime, tcpTime, idlePlain, idleDeflate = "2000x", "100ms", "200x", "100x"
 	}
@@ -137,15 +149,19 @@ func main() {
 	env.finished = time.Now()
 	env.loadAfter = loadavg()
 
-	res := parse(&raw)
+	res := parse(bytes.NewReader(raw.Bytes()))
 	if *rawOut != "" {
 		os.MkdirAll(filepath.Dir(*rawOut), 0o755)
-		if err := os.WriteFile(*rawOut, raw.Bytes(), 0o644); err != nil {
+		data := append(writeHeader(env, rounds), raw.Bytes()...)
+		if err := os.WriteFile(*rawOut, data, 0o644); err != nil {
 			log.Fatal(err)
 		}
 	}
-	analysis, _ := os.ReadFile("analysis.md")
-	doc := render(env, res, rounds, analysis)
+	write(render(env, res, rounds, readAnalysis()))
+	log.Printf("done in %s", env.finished.Sub(env.started).Round(time.Second))
+}
+
+func write(doc string) {
 	if *out == "-" {
 		os.Stdout.WriteString(doc)
 		return
@@ -153,7 +169,77 @@ func main() {
 	if err := os.WriteFile(*out, []byte(doc), 0o644); err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("wrote %s in %s", *out, env.finished.Sub(env.started).Round(time.Second))
+	log.Printf("wrote %s", *out)
+}
+
+// readAnalysis returns the hand-written analysis that the report
+// embeds, if there is one.
+func readAnalysis() []byte {
+	b, _ := os.ReadFile("analysis.md")
+	return b
+}
+
+// writeHeader describes the run in "key: value" lines, the configuration
+// lines of the Go benchmark format, so that the raw output says where it
+// came from and -from can render it again.
+func writeHeader(m machine, rounds int) []byte {
+	var b bytes.Buffer
+	kv := func(k, v string) { fmt.Fprintf(&b, "report-%s: %s\n", k, v) }
+	kv("go", m.goVersion)
+	kv("cpu", m.cpu)
+	kv("cores", fmt.Sprint(m.cores))
+	kv("os", m.kernel)
+	kv("lariat", m.lariatRev)
+	kv("peers", strings.Join(m.versions, " "))
+	kv("started", m.started.UTC().Format(time.RFC3339Nano))
+	kv("finished", m.finished.UTC().Format(time.RFC3339Nano))
+	kv("load-before", m.loadBefore)
+	kv("load-after", m.loadAfter)
+	kv("idle-plain", m.idlePlain)
+	kv("idle-deflate", m.idleDeflate)
+	kv("rounds", fmt.Sprint(rounds))
+	return b.Bytes()
+}
+
+func readHeader(data []byte) (machine, int) {
+	var m machine
+	rounds := 1
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		k, isHeader := strings.CutPrefix(k, "report-")
+		if !ok || !isHeader {
+			continue
+		}
+		switch k {
+		case "go":
+			m.goVersion = v
+		case "cpu":
+			m.cpu = v
+		case "cores":
+			m.cores, _ = strconv.Atoi(v)
+		case "os":
+			m.kernel = v
+		case "lariat":
+			m.lariatRev = v
+		case "peers":
+			m.versions = strings.Fields(v)
+		case "started":
+			m.started, _ = time.Parse(time.RFC3339Nano, v)
+		case "finished":
+			m.finished, _ = time.Parse(time.RFC3339Nano, v)
+		case "load-before":
+			m.loadBefore = v
+		case "load-after":
+			m.loadAfter = v
+		case "idle-plain":
+			m.idlePlain = v
+		case "idle-deflate":
+			m.idleDeflate = v
+		case "rounds":
+			rounds, _ = strconv.Atoi(v)
+		}
+	}
+	return m, rounds
 }
 
 // progress echoes result lines to stderr, so a long run shows life.
@@ -237,7 +323,9 @@ func describeMachine() machine {
 		}
 	}
 	if v, err := exec.Command("go", "list", "-m", "github.com/gorilla/websocket", "github.com/coder/websocket", "github.com/gobwas/ws", "github.com/lxzan/gws", "github.com/klauspost/compress").Output(); err == nil {
-		m.versions = strings.Fields(strings.ReplaceAll(string(v), "\n", " "))
+		for _, line := range strings.Split(strings.TrimSpace(string(v)), "\n") {
+			m.versions = append(m.versions, strings.Replace(strings.TrimPrefix(line, "github.com/"), " ", "@", 1))
+		}
 	}
 	return m
 }

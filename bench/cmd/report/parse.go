@@ -87,6 +87,7 @@ type stat struct {
 	median, spread float64
 	n              int
 	ok             bool
+	vals           []float64 // one per round, in the order they ran
 }
 
 func (r *results) get(key, unit string) stat {
@@ -100,7 +101,7 @@ func (r *results) get(key, unit string) stat {
 	if len(s)%2 == 0 {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	st := stat{median: med, n: len(s), ok: true}
+	st := stat{median: med, n: len(s), ok: true, vals: vs}
 	if med != 0 {
 		st.spread = (s[len(s)-1] - s[0]) / med
 	}

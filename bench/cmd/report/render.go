@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,21 +67,51 @@ func plain(s stat) string {
 	return num(s.median)
 }
 
+// paired returns the median over the rounds of peer/lariat, each round's
+// peer value divided by the same round's lariat value: libraries that
+// ran next to each other shared the machine's state of the moment, so a
+// slow spell cancels out of the ratio. It also returns how many rounds
+// the peer had the smaller value. Without rounds to pair it falls back
+// to the ratio of the medians.
+func paired(peer, lariat stat) (r float64, smaller, n int) {
+	if len(peer.vals) != len(lariat.vals) || len(peer.vals) < 2 {
+		if peer.median < lariat.median {
+			smaller = 1
+		}
+		return peer.median / lariat.median, smaller, 1
+	}
+	var rs []float64
+	for i, l := range lariat.vals {
+		if l == 0 {
+			continue
+		}
+		rs = append(rs, peer.vals[i]/l)
+		if peer.vals[i] < l {
+			smaller++
+		}
+	}
+	if len(rs) == 0 {
+		return math.Inf(1), smaller, len(peer.vals)
+	}
+	return median(rs), smaller, len(peer.vals)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 // ratio formats peer/lariat.
 func ratio(peer, lariat stat) string {
 	if !peer.ok || !lariat.ok || lariat.median == 0 {
 		return "–"
 	}
-	return "×" + trimZeros(fmt.Sprintf("%.2f", peer.median/lariat.median))
-}
-
-// noisy reports whether two medians differ by less than their spreads,
-// so that the order between them is not established by this run.
-func noisy(a, b stat) bool {
-	if a.median == 0 {
-		return false
-	}
-	return math.Abs(b.median-a.median)/a.median < math.Max(a.spread, b.spread)/2
+	r, _, _ := paired(peer, lariat)
+	return "×" + trimZeros(fmt.Sprintf("%.2f", r))
 }
 
 type table struct {
@@ -129,7 +160,11 @@ func (bh *behind) add(format string, args ...any) {
 
 // lower checks a metric where lower is better (time, bytes, allocations).
 func (bh *behind) lower(what, unit, peer string, p, l stat) {
-	if !p.ok || !l.ok || p.median >= l.median {
+	if !p.ok || !l.ok || l.median == 0 {
+		return
+	}
+	r, smaller, n := paired(p, l)
+	if r >= 1 {
 		return
 	}
 	// Fractions of an allocation per hundred messages are a GC cycle
@@ -137,22 +172,57 @@ func (bh *behind) lower(what, unit, peer string, p, l stat) {
 	if unit == "allocs/msg" && l.median-p.median < 0.01 {
 		return
 	}
-	bh.add("%s: %s %s %s, lariat %s: lariat's is ×%.2f of %s's%s.", what, peer, num(p.median), unit, num(l.median), l.median/p.median, peer, noise(l, p))
+	bh.add("%s: %s %s %s, lariat %s; lariat's is ×%.2f of %s's%s.", what, peer, num(p.median), unit, num(l.median), 1/r, peer, rounds(peer, smaller, n))
 }
 
 // higher checks a metric where higher is better (throughput).
 func (bh *behind) higher(what, unit, peer string, p, l stat) {
-	if !p.ok || !l.ok || p.median <= l.median {
+	if !p.ok || !l.ok || l.median == 0 {
 		return
 	}
-	bh.add("%s: %s %s %s, lariat %s: lariat reaches ×%.2f of %s's%s.", what, peer, num(p.median), unit, num(l.median), l.median/p.median, peer, noise(l, p))
+	r, smaller, n := paired(p, l)
+	if r <= 1 {
+		return
+	}
+	bh.add("%s: %s %s %s, lariat %s; lariat reaches ×%.2f of %s's%s.", what, peer, num(p.median), unit, num(l.median), 1/r, peer, rounds(peer, n-smaller, n))
 }
 
-func noise(l, p stat) string {
-	if noisy(l, p) {
-		return " (within the noise of this run)"
+// rounds says in how many rounds the peer won, when there were several:
+// a lead that does not hold in every round is not established.
+func rounds(peer string, won, n int) string {
+	if n < 2 {
+		return ""
 	}
-	return ""
+	if won == n {
+		return fmt.Sprintf(" (%s ahead in all %d rounds)", peer, n)
+	}
+	return fmt.Sprintf(" (%s ahead in only %d of %d rounds: not established by this run)", peer, won, n)
+}
+
+func throughputHeader(t table) {
+	t.header("library", "msgs/s", "MB/s", "CPU µs/msg", "allocs/msg", "B/msg", "msgs/s × lariat", "CPU × lariat")
+}
+
+// throughputRow writes one library's row of an echo-over-TCP table.
+// CPU µs/msg is the whole process's CPU time (server and client, user
+// and system) per message: less disturbed than throughput by other work
+// on the machine.
+func throughputRow(t table, res *results, bh *behind, what, lib, key, lariatKey string) {
+	ms, cpu := res.get(key, "msgs/s"), res.get(key, "cpu-ns/msg")
+	if !ms.ok {
+		t.row(lib, missing(res, key), "", "", "", "", "", "")
+		return
+	}
+	lms, lcpu := res.get(lariatKey, "msgs/s"), res.get(lariatKey, "cpu-ns/msg")
+	us := func(s stat) stat {
+		s.median /= 1000
+		return s
+	}
+	t.row(lib, withSpread(ms), plain(res.get(key, "MB/s")), withSpread(us(cpu)), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ms, lms), ratio(cpu, lcpu))
+	if lib != "lariat" {
+		bh.higher(what+", throughput", "msgs/s", lib, ms, lms)
+		bh.lower(what+", CPU per message", "ns/msg", lib, cpu, lcpu)
+	}
 }
 
 func render(m machine, res *results, rounds int, analysis []byte) string {
@@ -164,14 +234,30 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	p("# lariat against its peers\n\n")
 	p("<!-- Generated by `go run ./cmd/report`; edit cmd/report or analysis.md, not this file. -->\n\n")
 	p("Server-side WebSocket libraries for Go, measured in one run, each library in turn: ")
-	p("lariat and %s.\n\n", strings.Join(m.versions, ", "))
+	var peers, others []string
+	for _, v := range m.versions {
+		if strings.HasPrefix(v, "klauspost/") {
+			others = append(others, v)
+		} else {
+			peers = append(peers, v)
+		}
+	}
+	p("lariat and %s", strings.Join(peers, ", "))
+	if len(others) > 0 {
+		p(" (with %s, which lariat and gws share)", strings.Join(others, ", "))
+	}
+	p(".\n\n")
 	p("| | |\n|---|---|\n")
 	p("| Go | %s |\n| CPU | %s, %d logical cores |\n| OS | %s |\n", m.goVersion, m.cpu, m.cores, m.kernel)
 	p("| lariat | %s |\n", m.lariatRev)
-	p("| run | %s, %s; %d rounds; load average %s before, %s after |\n\n",
-		m.started.UTC().Format("2006-01-02 15:04 UTC"), m.finished.Sub(m.started).Round(time.Second), rounds, m.loadBefore, m.loadAfter)
+	roundsText := fmt.Sprintf("%d rounds", rounds)
+	if rounds == 1 {
+		roundsText = "1 round"
+	}
+	p("| run | %s, %s; %s; load average %s before, %s after |\n\n",
+		m.started.UTC().Format("2006-01-02 15:04 UTC"), m.finished.Sub(m.started).Round(time.Second), roundsText, m.loadBefore, m.loadAfter)
 	p("Numbers are medians over the rounds; ±x%% is half the range between the slowest and the fastest round, as a share of the median. ")
-	p("\"× lariat\" is peer/lariat: for times and bytes above ×1 means lariat does better, for throughput below ×1 does.\n\n")
+	p("\"× lariat\" is peer/lariat, the median of the per-round ratios (each round's peer against the same round's lariat, which ran next to it): for times and bytes above ×1 means lariat does better, for throughput below ×1 does.\n\n")
 
 	p("## How to run\n\n")
 	p("From this directory:\n\n")
@@ -197,19 +283,21 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 
 	// 1. Read path.
 	p("## 1. Reading a masked 16 KiB binary frame\n\n")
-	p("`BenchmarkRead`: one masked 16 KiB binary frame after another, read through each library's public server-side read path as a whole message and dropped. In memory, as described above.\n\n")
-	t.header("library", "ns/msg", "MB/s", "allocs/msg", "B/msg", "time × lariat")
+	p("`BenchmarkRead`: one masked 16 KiB binary frame after another, read through each library's public server-side read path as a whole message and dropped. In memory, as described above. CPU ns/msg is the process's CPU time per message (user and system, all threads, GC included), which time spent waiting for a core does not inflate.\n\n")
+	t.header("library", "ns/msg", "CPU ns/msg", "MB/s", "allocs/msg", "B/msg", "time × lariat", "CPU × lariat")
 	lr := res.get("BenchmarkRead/size=16KiB/lib=lariat", "ns/op")
+	lrc := res.get("BenchmarkRead/size=16KiB/lib=lariat", "cpu-ns/msg")
 	for _, lib := range libs {
 		key := "BenchmarkRead/size=16KiB/lib=" + lib
-		ns := res.get(key, "ns/op")
+		ns, cpu := res.get(key, "ns/op"), res.get(key, "cpu-ns/msg")
 		if !ns.ok {
-			t.row(lib, missing(res, key), "", "", "", "")
+			t.row(lib, missing(res, key), "", "", "", "", "", "")
 			continue
 		}
-		t.row(lib, withSpread(ns), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ns, lr))
+		t.row(lib, withSpread(ns), withSpread(cpu), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ns, lr), ratio(cpu, lrc))
 		if lib != "lariat" {
-			bh.lower("Reading a 16 KiB frame", "ns/msg", lib, ns, lr)
+			bh.lower("Reading a 16 KiB frame, wall time", "ns/msg", lib, ns, lr)
+			bh.lower("Reading a 16 KiB frame, CPU time", "ns/msg", lib, cpu, lrc)
 		}
 	}
 	p("\nUnmasking alone against `copy()` for 16 KiB, from lariat's own `BenchmarkMask` and `BenchmarkCopy` (%s, alternating):\n\n", times(rounds))
@@ -243,20 +331,11 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 
 	// 3. TCP echo.
 	p("## 3. Echo over loopback TCP\n\n")
-	p("`BenchmarkEchoTCP`: 64 connections, 1 KiB binary messages, each client keeping 4 messages in flight; each library runs for about the benchtime per round. MB/s counts the payload one way. allocs/msg counts the whole process, client included (which allocates nothing per message).\n\n")
-	t.header("library", "msgs/s", "MB/s", "allocs/msg", "B/msg", "msgs/s × lariat")
-	lt := res.get("BenchmarkEchoTCP/size=1KiB/lib=lariat", "msgs/s")
+	p("`BenchmarkEchoTCP`: 64 connections, 1 KiB binary messages, each client keeping 4 messages in flight; each library runs for about the benchtime per round. MB/s counts the payload one way. CPU µs/msg and allocs/msg count the whole process, client included: the client's share is the same whatever the server (and it allocates nothing per message). On this machine the syscalls of both ends are most of the CPU time.\n\n")
+	throughputHeader(t)
+	lt := "BenchmarkEchoTCP/size=1KiB/lib=lariat"
 	for _, lib := range libs {
-		key := "BenchmarkEchoTCP/size=1KiB/lib=" + lib
-		ms := res.get(key, "msgs/s")
-		if !ms.ok {
-			t.row(lib, missing(res, key), "", "", "", "")
-			continue
-		}
-		t.row(lib, withSpread(ms), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ms, lt))
-		if lib != "lariat" {
-			bh.higher("Echo over TCP, 64 connections × 1 KiB", "msgs/s", lib, ms, lt)
-		}
+		throughputRow(t, res, &bh, "Echo over TCP, 64 connections × 1 KiB", lib, "BenchmarkEchoTCP/size=1KiB/lib="+lib, lt)
 	}
 	p("\n")
 
@@ -266,19 +345,10 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	p("*takeover*: the server keeps its compression context between messages; *notakeover*: `server_no_context_takeover`. gorilla implements only the latter. gobwas is not part of this comparison.\n\n")
 	for _, mode := range []string{"takeover", "notakeover"} {
 		p("**%s**\n\n", mode)
-		t.header("library", "msgs/s", "MB/s", "allocs/msg", "B/msg", "msgs/s × lariat")
+		throughputHeader(t)
 		base := "BenchmarkEchoDeflate/mode=" + mode + "/lib="
-		ld := res.get(base+"lariat", "msgs/s")
 		for _, lib := range deflateLibs {
-			ms := res.get(base+lib, "msgs/s")
-			if !ms.ok {
-				t.row(lib, missing(res, base+lib), "", "", "", "")
-				continue
-			}
-			t.row(lib, withSpread(ms), plain(res.get(base+lib, "MB/s")), plain(res.get(base+lib, "allocs/msg")), plain(res.get(base+lib, "B/msg")), ratio(ms, ld))
-			if lib != "lariat" {
-				bh.higher("Compressed echo, "+mode, "msgs/s", lib, ms, ld)
-			}
+			throughputRow(t, res, &bh, "Compressed echo, "+mode, lib, base+lib, base+"lariat")
 		}
 		p("\n")
 	}
@@ -325,7 +395,7 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	if len(bh.items) == 0 {
 		p("Nowhere in this run: lariat has the best median in every table.\n\n")
 	} else {
-		p("Computed from the medians above: every place a peer did better than lariat.\n\n")
+		p("Computed from the tables above: every place a peer did better than lariat, by the median of the per-round ratios, with how many rounds agree.\n\n")
 		for _, it := range bh.items {
 			p("- %s\n", it)
 		}

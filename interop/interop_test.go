@@ -76,16 +76,17 @@ type server struct {
 	// deflate is whether the server answers a permessage-deflate offer.
 	deflate bool
 
-	running sync.WaitGroup
-	mu      sync.Mutex
-	ends    map[string][]ending
-	stopped bool
+	running  sync.WaitGroup
+	mu       sync.Mutex
+	ends     map[string][]ending
+	versions map[string][]lariat.Version // what each connection spoke, as New saw it
+	stopped  bool
 }
 
 // start serves h on 127.0.0.1 until the test ends.
 func start(t *testing.T, h http.Handler) *server {
 	t.Helper()
-	s := &server{t: t, ends: map[string][]ending{}}
+	s := &server{t: t, ends: map[string][]ending{}, versions: map[string][]lariat.Version{}}
 	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.running.Add(1)
 		defer s.running.Done()
@@ -99,6 +100,12 @@ func (s *server) record(name string, r lariat.Reason) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ends[name] = append(s.ends[name], ending{r.Kind, r.Code, r.Text})
+}
+
+func (s *server) recordVersion(name string, v lariat.Version) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.versions[name] = append(s.versions[name], v)
 }
 
 // stop closes the listener and waits for every connection to end:
@@ -130,8 +137,9 @@ func (s *server) endings() map[string][]ending {
 // startEcho starts the echo server: it sends back every data message,
 // chooses the first of its subprotocols the client offers, obeys the
 // cmd* commands, negotiates compression (tightDeflate with ?deflate=tight)
-// and records each connection's end under the name in ?case=.
-func startEcho(t *testing.T) *server {
+// and records each connection's end under the name in ?case=. Each of opts
+// may change the Upgrader before it serves.
+func startEcho(t *testing.T, opts ...func(*lariat.Upgrader)) *server {
 	var s *server
 	up := &lariat.Upgrader{
 		New: func(r *http.Request, hs *lariat.Handshake) (lariat.Handler, error) {
@@ -145,6 +153,7 @@ func startEcho(t *testing.T) *server {
 				hs.Options.Deflate = tightDeflate
 			}
 			name := r.URL.Query().Get("case")
+			s.recordVersion(name, hs.Version)
 			return &lariat.Funcs{
 				OnHandle: func(c *lariat.Conn, f lariat.Frame) error {
 					switch {
@@ -162,6 +171,9 @@ func startEcho(t *testing.T) *server {
 		},
 	}
 	up.Compress = true
+	for _, o := range opts {
+		o(up)
+	}
 	s = start(t, up)
 	s.deflate = probeDeflate(t, s.wsURL("/echo?case=probe"))
 	return s
@@ -210,6 +222,7 @@ type config struct {
 	TightDeflate bool     `json:"tightDeflate"` // ?deflate=tight is honoured
 	Chromium     string   `json:"chromium,omitempty"`
 	ChromiumArgs []string `json:"chromiumArgs,omitempty"`
+	Draft        int      `json:"draft,omitempty"` // hixie client: 75 or 76
 }
 
 type closeCfg struct {
@@ -246,11 +259,17 @@ var resultLine = regexp.MustCompile(`^(PASS|FAIL|SKIP) ([^:]+?)(?:: (.*))?$`)
 // reports each of its result lines as a subtest.
 func runClient(t *testing.T, cfg config, argv ...string) {
 	t.Helper()
+	runClientWithin(t, clientTimeout, cfg, argv...)
+}
+
+// runClientWithin is runClient with its own bound on the script.
+func runClientWithin(t *testing.T, timeout time.Duration, cfg config, argv ...string) {
+	t.Helper()
 	js, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], string(js))...)
 	cmd.Env = append(os.Environ(), "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1", "PYTHONUNBUFFERED=1")
@@ -259,7 +278,7 @@ func runClient(t *testing.T, cfg config, argv ...string) {
 	cmd.WaitDelay = 5 * time.Second // the pipes close even if a grandchild lingers
 	runErr := cmd.Run()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t.Fatalf("%s did not finish within %v; it printed:\n%s", strings.Join(argv, " "), clientTimeout, out.String())
+		t.Fatalf("%s did not finish within %v; it printed:\n%s", strings.Join(argv, " "), timeout, out.String())
 	}
 
 	type result struct{ status, name, detail string }
@@ -342,12 +361,15 @@ func interopDir(t *testing.T) string {
 }
 
 // needNode returns the node binary, after checking that interop/node's
-// packages are installed.
+// package pkg is installed (pkg "" for a script that uses none).
 func needNode(t *testing.T, pkg string) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal("node not found: run interop/run.sh, which installs nodejs and npm")
+	}
+	if pkg == "" {
+		return node
 	}
 	if _, err := os.Stat(filepath.Join(interopDir(t), "node", "node_modules", pkg, "package.json")); err != nil {
 		t.Fatalf("interop/node/node_modules/%s missing: run interop/run.sh, or npm ci in interop/node", pkg)

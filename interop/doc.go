@@ -1,6 +1,7 @@
 // Package interop runs real WebSocket clients against lariat: Node's ws,
-// Python's websockets and headless Chromium (driven by playwright-core)
-// against servers the test starts in-process on 127.0.0.1.
+// Python's websockets, headless Chromium (driven by playwright-core) and a
+// hixie-76/hixie-75 client written here from the drafts, against servers
+// the test starts in-process on 127.0.0.1.
 //
 // The tests carry the build tag interop, so that a plain go test ./...
 // needs nothing but Go:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs real WebSocket clients against lariat: Node's ws, Python's websockets
-# and headless Chromium (see interop/README.md). First installs, from
+# Runs real WebSocket clients against lariat: Node's ws, Python's websockets,
+# headless Chromium and a hixie-76/75 client of our own in plain Node (see
+# interop/README.md). First installs, from
 # Debian's packages and the npm registry, whatever of them is missing; it
 # never downloads a browser.
 #

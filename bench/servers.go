@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"sync"
 
 	coderws "github.com/coder/websocket"
 	"github.com/gobwas/ws"
@@ -22,10 +23,12 @@ const (
 	// Plain servers do not negotiate permessage-deflate.
 	Plain Compression = iota
 	// Takeover servers compress and keep their compression context from
-	// one message to the next (the RFC 7692 default).
+	// one message to the next, and let the client keep its own (the RFC
+	// 7692 default).
 	Takeover
-	// NoTakeover servers compress and reset their compressor after each
-	// message (server_no_context_takeover): less memory, larger output.
+	// NoTakeover servers compress each message on its own and ask the
+	// client to do the same (server_no_context_takeover and
+	// client_no_context_takeover): less memory, larger output.
 	NoTakeover
 )
 
@@ -54,6 +57,14 @@ type Config struct {
 	// OnMessage, when set, is called once per data message received,
 	// after the echo was sent, on the connection's goroutine.
 	OnMessage func()
+
+	// PoolBuffers makes the servers that read messages into a buffer of
+	// their own (gorilla, coder, gobwas) take it from a shared pool for
+	// each message and return it after the echo, instead of keeping one
+	// per connection: less memory while idle, a little more CPU per
+	// message. BenchmarkIdle sets it, so that its numbers are each
+	// library's own and not this harness's.
+	PoolBuffers bool
 }
 
 // ErrUnsupported is returned by Library.Handler for a configuration the
@@ -95,6 +106,38 @@ func LibraryByName(name string) (Library, bool) {
 func (cfg Config) onMessage() {
 	if cfg.OnMessage != nil {
 		cfg.OnMessage()
+	}
+}
+
+// msgBuf is the buffer a server reads each message into: one per
+// connection, or one from msgPool per message with Config.PoolBuffers.
+type msgBuf struct {
+	pooled bool
+	b      *[]byte
+}
+
+var msgPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (cfg Config) newMsgBuf() *msgBuf {
+	if cfg.PoolBuffers {
+		return &msgBuf{pooled: true}
+	}
+	return &msgBuf{b: new([]byte)}
+}
+
+// read reads a whole message from r.
+func (m *msgBuf) read(r io.Reader) ([]byte, error) {
+	if m.pooled {
+		m.b = msgPool.Get().(*[]byte)
+	}
+	return readAll(r, m.b)
+}
+
+// done is called when the message has been handled.
+func (m *msgBuf) done() {
+	if m.pooled {
+		msgPool.Put(m.b)
+		m.b = nil
 	}
 }
 
@@ -170,11 +213,16 @@ func setLariatCompression(o *lariat.Options, c Compression) bool {
 	}
 	on.SetBool(true)
 	if c == NoTakeover {
-		f := v.FieldByName("Deflate").FieldByName("ServerNoContextTakeover")
-		if !f.IsValid() || f.Kind() != reflect.Bool {
-			return false
+		// Both directions, as the peers' no-takeover modes do: the
+		// client is asked to reset its compressor too, so the server
+		// keeps no window to inflate with.
+		for _, name := range []string{"ServerNoContextTakeover", "ClientNoContextTakeover"} {
+			f := v.FieldByName("Deflate").FieldByName(name)
+			if !f.IsValid() || f.Kind() != reflect.Bool {
+				return false
+			}
+			f.SetBool(true)
 		}
-		f.SetBool(true)
 	}
 	return true
 }
@@ -197,13 +245,13 @@ func gorillaHandler(cfg Config) (http.Handler, error) {
 			return
 		}
 		defer c.Close()
-		var buf []byte
+		buf := cfg.newMsgBuf()
 		for {
 			typ, rd, err := c.NextReader()
 			if err != nil {
 				return
 			}
-			p, err := readAll(rd, &buf)
+			p, err := buf.read(rd)
 			if err != nil {
 				return
 			}
@@ -212,6 +260,7 @@ func gorillaHandler(cfg Config) (http.Handler, error) {
 					return
 				}
 			}
+			buf.done()
 			cfg.onMessage()
 		}
 	}), nil
@@ -239,13 +288,13 @@ func coderHandler(cfg Config) (http.Handler, error) {
 		// A context that is never done: coder then arms no timer per
 		// read or write, which is its fastest path.
 		ctx := context.Background()
-		var buf []byte
+		buf := cfg.newMsgBuf()
 		for {
 			typ, rd, err := c.Reader(ctx)
 			if err != nil {
 				return
 			}
-			p, err := readAll(rd, &buf)
+			p, err := buf.read(rd)
 			if err != nil {
 				return
 			}
@@ -254,6 +303,7 @@ func coderHandler(cfg Config) (http.Handler, error) {
 					return
 				}
 			}
+			buf.done()
 			cfg.onMessage()
 		}
 	}), nil
@@ -280,7 +330,7 @@ func gobwasHandler(cfg Config) (http.Handler, error) {
 		state := ws.StateServerSide
 		control := wsutil.ControlFrameHandler(brw.Writer, state)
 		rd := &wsutil.Reader{Source: brw.Reader, State: state, OnIntermediate: control}
-		var buf []byte
+		buf := cfg.newMsgBuf()
 		for {
 			h, err := rd.NextFrame()
 			if err != nil {
@@ -294,7 +344,7 @@ func gobwasHandler(cfg Config) (http.Handler, error) {
 				brw.Writer.Flush()
 				continue
 			}
-			p, err := readAll(rd, &buf)
+			p, err := buf.read(rd)
 			if err != nil {
 				return
 			}
@@ -306,6 +356,7 @@ func gobwasHandler(cfg Config) (http.Handler, error) {
 					return
 				}
 			}
+			buf.done()
 			cfg.onMessage()
 		}
 	}), nil

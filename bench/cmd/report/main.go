@@ -31,7 +31,7 @@ var (
 	quick     = flag.Bool("quick", false, "smoke run: tiny counts, one round, report to stdout unless -o is given")
 	out       = flag.String("o", "", `where to write the report ("-" for stdout); default README.md, or stdout with -quick`)
 	rawOut    = flag.String("raw", "", "where to write the raw benchmark output; default results/bench.txt, none with -quick")
-	roundsN   = flag.Int("rounds", 0, "rounds of the interleaved benchmarks; default 7, 1 with -quick")
+	roundsN   = flag.Int("rounds", 0, "rounds of the interleaved benchmarks; default 10, 1 with -quick")
 	lariatDir = flag.String("lariat", "", "measure the lariat tree in this directory instead of ../ (e.g. a git worktree of another commit)")
 	only      = flag.String("only", "", "run only the groups whose names contain this (read, mask, tcp, deflate, idle)")
 	from      = flag.String("from", "", "render the report from this raw output of an earlier run (results/bench.txt) instead of running")
@@ -54,7 +54,7 @@ func main() {
 	}
 	rounds := *roundsN
 	if rounds == 0 {
-		rounds = 7
+		rounds = 10
 		if *quick {
 			rounds = 1
 		}

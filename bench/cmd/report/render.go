@@ -342,7 +342,7 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	// 4. Compression.
 	p("## 4. Compressed echo (permessage-deflate)\n\n")
 	p("`BenchmarkEchoDeflate`: 16 connections, 4 KiB of JSON-like text (compressed by the client to about a quarter), 4 in flight per client. The server inflates, hands the text over, and compresses its echo. MB/s counts uncompressed payload one way. ")
-	p("*takeover*: the server keeps its compression context between messages; *notakeover*: `server_no_context_takeover`. gorilla implements only the latter. gobwas is not part of this comparison.\n\n")
+	p("*takeover*: both ends keep their compression context between messages (each library's default window: 32 KiB, except gws, which defaults to 4 KiB windows with takeover); *notakeover*: `server_no_context_takeover` and `client_no_context_takeover`. gorilla implements only the latter. gobwas is not part of this comparison.\n\n")
 	for _, mode := range []string{"takeover", "notakeover"} {
 		p("**%s**\n\n", mode)
 		throughputHeader(t)
@@ -355,10 +355,11 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 
 	// 5. Idle memory.
 	p("## 5. Memory per idle connection\n\n")
-	p("`BenchmarkIdle`: connections are upgraded, exchange one 4 KiB text message (so that whatever a library keeps between messages exists) and then stay idle; ")
+	p("`BenchmarkIdle`: connections are upgraded, exchange nine 4 KiB text messages with the echo server (so that whatever a library keeps between messages exists, and 36 KiB fill any 32 KiB compression window) and then stay idle; ")
 	p("the server process's heap (`HeapAlloc`) and goroutine stacks (`StackInuse`), after two GCs, are compared with those before the first connection. ")
 	p("%s connections plain and with Hibernate, %s with compression (coder keeps a ~1.2 MB compressor per connection with takeover, so ten thousand would need 12 GB). ", m.idlePlain, m.idleDeflate)
-	p("*baseline* is net/http, a hijack and a goroutine blocked in `Read`, with no WebSocket library: what every row pays before its own state.\n\n")
+	p("The servers of gorilla, coder and gobwas read each message into a buffer from a shared pool here, not one kept per connection, so that the numbers are the libraries' own. ")
+	p("*baseline* is net/http, a hijack and a goroutine blocked in `Read`, with no WebSocket library: what every row pays before its own state (net/http keeps the hijacked 4 KiB `bufio.Reader` and `bufio.Writer` alive while the handler runs, whether the library uses them or not).\n\n")
 	t.header("library", "plain heap B/conn", "plain stack B/conn", "plain total B/conn", "× lariat", "takeover total", "× lariat", "notakeover total", "× lariat")
 	lp := res.get("BenchmarkIdle/mode=plain/lib=lariat", "total-B/conn")
 	lto := res.get("BenchmarkIdle/mode=takeover/lib=lariat", "total-B/conn")

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -197,6 +198,7 @@ func writeHeader(m machine, rounds int) []byte {
 	kv("load-after", m.loadAfter)
 	kv("idle-plain", m.idlePlain)
 	kv("idle-deflate", m.idleDeflate)
+	kv("file-limit", m.fileLimit)
 	kv("rounds", fmt.Sprint(rounds))
 	return b.Bytes()
 }
@@ -235,6 +237,8 @@ func readHeader(data []byte) (machine, int) {
 			m.idlePlain = v
 		case "idle-deflate":
 			m.idleDeflate = v
+		case "file-limit":
+			m.fileLimit = v
 		case "rounds":
 			rounds, _ = strconv.Atoi(v)
 		}
@@ -290,10 +294,15 @@ type machine struct {
 	started, finished      time.Time
 	loadBefore, loadAfter  string
 	idlePlain, idleDeflate string // connections in the idle-memory runs
+	fileLimit              string // hard limit on open files
 }
 
 func describeMachine() machine {
-	m := machine{goVersion: runtime.Version(), cores: runtime.NumCPU()}
+	m := machine{goVersion: runtime.Version(), cores: runtime.NumCPU(), fileLimit: "?"}
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
+		m.fileLimit = fmt.Sprint(rl.Max)
+	}
 	if v, err := exec.Command("go", "env", "GOVERSION").Output(); err == nil {
 		m.goVersion = strings.TrimSpace(string(v))
 	}

@@ -19,8 +19,12 @@ func num(v float64) string {
 	switch a := math.Abs(v); {
 	case a == 0:
 		return "0"
+	case a < 0.0005:
+		// A few allocations in a million messages: a GC cycle
+		// refilling a pool, not the message path.
+		return "<0.001"
 	case a < 0.01:
-		return fmt.Sprintf("%.4f", v)
+		return fmt.Sprintf("%.3f", v)
 	case a < 10:
 		return trimZeros(fmt.Sprintf("%.2f", v))
 	case a < 100:
@@ -172,7 +176,14 @@ func (bh *behind) lower(what, unit, peer string, p, l stat) {
 	if unit == "allocs/msg" && l.median-p.median < 0.01 {
 		return
 	}
-	bh.add("%s: %s %s %s, lariat %s; lariat's is ×%.2f of %s's%s.", what, peer, num(p.median), unit, num(l.median), 1/r, peer, rounds(peer, smaller, n))
+	verb := "takes ×%.2f as long"
+	switch unit {
+	case "B/conn":
+		verb = "uses ×%.2f as much"
+	case "allocs/msg":
+		verb = "allocates ×%.2f as often"
+	}
+	bh.add("%s: %s %s %s, lariat %s; lariat "+verb+"%s.", what, peer, num(p.median), unit, num(l.median), 1/r, rounds(peer, smaller, n))
 }
 
 // higher checks a metric where higher is better (throughput).
@@ -184,19 +195,35 @@ func (bh *behind) higher(what, unit, peer string, p, l stat) {
 	if r <= 1 {
 		return
 	}
-	bh.add("%s: %s %s %s, lariat %s; lariat reaches ×%.2f of %s's%s.", what, peer, num(p.median), unit, num(l.median), 1/r, peer, rounds(peer, n-smaller, n))
+	bh.add("%s: %s %s %s, lariat %s; lariat reaches ×%.2f of that%s.", what, peer, num(p.median), unit, num(l.median), 1/r, rounds(peer, n-smaller, n))
 }
 
-// rounds says in how many rounds the peer won, when there were several:
-// a lead that does not hold in every round is not established.
+// rounds says in how many rounds the peer won, when there were several,
+// and whether that many could be luck: a lead is called established when
+// a sign test, two-sided, gives it less than a 5% chance of coming from
+// two equal libraries (9 of 10 rounds is, 8 of 10 is not).
 func rounds(peer string, won, n int) string {
 	if n < 2 {
 		return ""
 	}
-	if won == n {
-		return fmt.Sprintf(" (%s ahead in all %d rounds)", peer, n)
+	if signTest(won, n) < 0.05 {
+		return fmt.Sprintf(" (%s ahead in %d of %d rounds)", peer, won, n)
 	}
-	return fmt.Sprintf(" (%s ahead in only %d of %d rounds: not established by this run)", peer, won, n)
+	return fmt.Sprintf(" (%s ahead in only %d of %d rounds: within this run's noise)", peer, won, n)
+}
+
+// signTest returns the two-sided p-value of k or more wins out of n
+// rounds between two equally fast libraries.
+func signTest(k, n int) float64 {
+	tail := 0.0
+	for i := k; i <= n; i++ {
+		c := 1.0
+		for j := range i {
+			c = c * float64(n-j) / float64(j+1)
+		}
+		tail += c
+	}
+	return math.Min(1, 2*tail/math.Pow(2, float64(n)))
 }
 
 func throughputHeader(t table) {
@@ -256,13 +283,14 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	}
 	p("| run | %s, %s; %s; load average %s before, %s after |\n\n",
 		m.started.UTC().Format("2006-01-02 15:04 UTC"), m.finished.Sub(m.started).Round(time.Second), roundsText, m.loadBefore, m.loadAfter)
+	p("This is a shared 2-core virtual machine and other work ran during the measurement (see the load averages): that is why every number carries its spread and every comparison says how many rounds agree. ")
 	p("Numbers are medians over the rounds; ±x%% is half the range between the slowest and the fastest round, as a share of the median. ")
 	p("\"× lariat\" is peer/lariat, the median of the per-round ratios (each round's peer against the same round's lariat, which ran next to it): for times and bytes above ×1 means lariat does better, for throughput below ×1 does.\n\n")
 
 	p("## How to run\n\n")
 	p("From this directory:\n\n")
 	p("```sh\n")
-	p("go run ./cmd/report           # the full run (~6-8 minutes): rewrites README.md and results/bench.txt\n")
+	p("go run ./cmd/report           # the full run (about 6 minutes): rewrites README.md and results/bench.txt\n")
 	p("go run ./cmd/report -quick    # smoke run for CI (under a minute): prints the report, writes nothing\n")
 	p("go test -short ./...          # the correctness checks behind the benchmarks (seconds)\n")
 	p("go test -run '^$' -bench EchoMem -rounds 3 .   # any one benchmark, three interleaved rounds\n")
@@ -270,11 +298,11 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	p("`-rounds N` runs every library once per round, in rotated order, inside one process; ")
 	p("`go test -count N` would instead repeat each library N times in a row. ")
 	p("The raw output of the last full run is in `results/bench.txt` (benchstat reads it; strip the `#01` round suffixes first). ")
-	p("`-lariat DIR` measures another lariat tree, e.g. a `git worktree` of an older commit.\n\n")
+	p("`-lariat DIR` measures another lariat tree, e.g. a `git worktree` of an older commit; `-from results/bench.txt` renders this file again from the raw output (after editing analysis.md, say); `-only idle` runs one group.\n\n")
 
 	p("## Method\n\n")
 	p("- **Same client for all.** A raw RFC 6455 client over `net.Conn` (client.go) writes frames built and masked once, before the timer starts, and parses replies with a few shifts; it allocates nothing per message. Only the server differs.\n")
-	p("- **Servers as a careful user writes them** (servers.go): each library's documented public API and default options, one goroutine per connection (net/http's, after the hijack), whole messages read into a reused buffer where the API is a reader. ")
+	p("- **Servers as a careful user writes them** (servers.go): each library's documented public API and default options, one goroutine per connection (net/http's, after the hijack), whole messages read into a reused buffer where the API is a reader (one per connection; one from a shared pool per message in the idle benchmark). ")
 	p("lariat: an `Upgrader` whose `Handle` calls `c.Send(f)`. gorilla: `NextReader` + `WriteMessage`. coder: `Reader` + `Write`, with `context.Background()` so no timer is armed per call. ")
 	p("gobwas: `wsutil.Reader` (`NextFrame`, control frames through `wsutil.ControlFrameHandler`) + `ws.WriteFrame` into the hijacked `bufio.Writer`. gws: `OnMessage` calling `WriteMessage`, then `Message.Close` to recycle the buffer.\n")
 	p("- **In-memory read path** (memconn.go): every library, lariat included, is handed an in-memory `net.Conn` through its ordinary entry point: `ServeHTTP`/`Upgrade`/`Accept` get an `http.ResponseWriter` whose `Hijack` returns it. The conn replays one masked frame as often as asked, then a close frame; writes go to a counter. No loopback TCP is involved. 100 messages warm up before the timer starts, and the close handshake is left out of the timing.\n")
@@ -342,6 +370,7 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	// 4. Compression.
 	p("## 4. Compressed echo (permessage-deflate)\n\n")
 	p("`BenchmarkEchoDeflate`: 16 connections, 4 KiB of JSON-like text (compressed by the client to about a quarter), 4 in flight per client. The server inflates, hands the text over, and compresses its echo. MB/s counts uncompressed payload one way. ")
+	p("lariat validates the UTF-8 of every text message, as it does by default; the peers do not by default. ")
 	p("*takeover*: both ends keep their compression context between messages (each library's default window: 32 KiB, except gws, which defaults to 4 KiB windows with takeover); *notakeover*: `server_no_context_takeover` and `client_no_context_takeover`. gorilla implements only the latter. gobwas is not part of this comparison.\n\n")
 	for _, mode := range []string{"takeover", "notakeover"} {
 		p("**%s**\n\n", mode)
@@ -357,7 +386,7 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	p("## 5. Memory per idle connection\n\n")
 	p("`BenchmarkIdle`: connections are upgraded, exchange nine 4 KiB text messages with the echo server (so that whatever a library keeps between messages exists, and 36 KiB fill any 32 KiB compression window) and then stay idle; ")
 	p("the server process's heap (`HeapAlloc`) and goroutine stacks (`StackInuse`), after two GCs, are compared with those before the first connection. ")
-	p("%s connections plain and with Hibernate, %s with compression (coder keeps a ~1.2 MB compressor per connection with takeover, so ten thousand would need 12 GB). ", m.idlePlain, m.idleDeflate)
+	p("%s connections plain and with Hibernate, %s with compression (coder keeps a ~1.2 MB compressor per connection with takeover, so ten thousand would need 12 GB). The benchmark raises the soft limit on open files to the hard one (%s here); server and clients live in separate processes, so each needs one descriptor per connection. ", m.idlePlain, m.idleDeflate, m.fileLimit)
 	p("The servers of gorilla, coder and gobwas read each message into a buffer from a shared pool here, not one kept per connection, so that the numbers are the libraries' own. ")
 	p("*baseline* is net/http, a hijack and a goroutine blocked in `Read`, with no WebSocket library: what every row pays before its own state (net/http keeps the hijacked 4 KiB `bufio.Reader` and `bufio.Writer` alive while the handler runs, whether the library uses them or not).\n\n")
 	t.header("library", "plain heap B/conn", "plain stack B/conn", "plain total B/conn", "× lariat", "takeover total", "× lariat", "notakeover total", "× lariat")

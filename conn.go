@@ -37,18 +37,19 @@ type Conn struct {
 	srv      *Upgrader
 
 	// Reading: connection goroutine only. The unread bytes are rbuf[r:w].
-	rbp      *[]byte
-	rbuf     []byte // nil while hibernating
-	r, w     int
-	tiny     [1]byte // what a hibernating connection reads into
-	mbp      *[]byte // reassembly buffer of the message in progress
-	cur      message
-	lastRead time.Time
-	rdl      time.Time // the read deadline set on nc; zero for none
-	rdlStale bool      // the deadline on nc may differ from rdl: set it anew
-	idle     time.Duration
-	pingAt   time.Time // when the next automatic ping is due
-	pongDue  time.Time // when an unanswered ping times out; zero if none
+	rbp        *[]byte
+	rbuf       []byte // nil while hibernating
+	r, w       int
+	tiny       [1]byte // what a hibernating connection reads into
+	mbp        *[]byte // reassembly buffer of the message in progress
+	cur        message
+	readSeen   bool      // a read happened since the timers last looked
+	quietSince time.Time // no read is known to have happened since
+	rdl        time.Time // the planned read deadline; zero for none
+	rdlStale   bool      // rdl is not yet set on nc
+	idle       time.Duration
+	pingAt     time.Time // when the next automatic ping is due
+	pongDue    time.Time // when an unanswered ping times out; zero if none
 
 	// The decoder of a hixie-75 or hixie-76 connection; nil for RFC 6455.
 	legacy *hixie.Decoder
@@ -61,11 +62,12 @@ type Conn struct {
 	noDeflate bool
 
 	// Writing: connection goroutine only.
-	wbp  *[]byte
-	werr error
-	wdl  time.Time
-	iov  net.Buffers
-	iova [3][]byte
+	wbp   *[]byte
+	werr  error
+	wdl   time.Duration // write deadline set on nc, as time since epoch; 0 for none
+	epoch time.Time     // when the connection began, with a monotonic reading
+	iov   net.Buffers
+	iova  [3][]byte
 
 	// Commands: connection goroutine only.
 	active     bool
@@ -119,10 +121,12 @@ func newConn(u *Upgrader, nc net.Conn, h Handler, opts Options, v Version, proto
 	}
 	c.setReadBuf(getBuf(max(opts.ReadBufferSize, len(buffered))))
 	c.w = copy(c.rbuf, buffered)
-	c.lastRead = time.Now()
+	now := time.Now()
+	c.epoch, c.quietSince = now, now
 	if opts.PingInterval > 0 {
-		c.pingAt = c.lastRead.Add(opts.PingInterval)
+		c.pingAt = now.Add(opts.PingInterval)
 	}
+	c.planDeadline(now)
 	return c
 }
 func (c *Conn) setReadBuf(p *[]byte) {
@@ -456,7 +460,8 @@ func (c *Conn) SetActive(on bool) { c.active = on }
 // it. (Cowboy: set_options idle_timeout.)
 func (c *Conn) SetIdleTimeout(d time.Duration) {
 	c.idle = d
-	c.rdlStale = true
+	c.quietSince = time.Now() // count from now
+	c.planDeadline(c.quietSince)
 }
 
 // SetMaxMessageSize changes the largest message the connection accepts,

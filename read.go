@@ -214,6 +214,7 @@ func (c *Conn) readSome(p []byte) (int, error) {
 				<-c.wake
 			}
 			c.state.Store(connBusy)
+			c.readSeen = true // a pause is not idleness
 			continue
 		}
 		if err := c.armRead(); err != nil {
@@ -230,7 +231,7 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		n, err := c.nc.Read(p)
 		c.state.Store(connBusy)
 		if n > 0 {
-			c.lastRead = time.Now()
+			c.readSeen = true
 			return n, nil
 		}
 		if err == nil {
@@ -239,21 +240,34 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, err
 		}
-		// A timeout is Post's wake-up, the idle timeout, or the time to
-		// ping or to give up waiting for a pong.
-		c.rdlStale = true // Post may have moved it
+		// A timeout is Post's wake-up, an idle check, or the time to
+		// ping or to give up waiting for a pong. timers plans the next
+		// deadline either way, since Post moved the one on the socket.
 		if r := c.timers(); r != nil {
 			return 0, ending{r}
 		}
 	}
 }
 
+// The idle timeout is kept without reading the clock on every read,
+// which costs more than the rest of receiving a small frame: a read only
+// notes that it happened (readSeen), and the clock is read when a
+// deadline fires. A check that finds reads since the last one moves
+// quietSince to now and looks again a quarter of the timeout later; one
+// that finds none lets the deadline run to quietSince plus the timeout.
+// So a connection is closed between 1 and 1.25 IdleTimeouts after its
+// last read, and one that keeps receiving is woken only four times per
+// IdleTimeout.
+
 // timers acts on whichever of the idle timeout and the automatic ping
-// timers has expired.
+// timers has expired, and plans the next deadline.
 func (c *Conn) timers() *Reason {
 	now := time.Now()
+	if c.readSeen {
+		c.readSeen, c.quietSince = false, now
+	}
 	switch {
-	case c.idle > 0 && now.Sub(c.lastRead) >= c.idle:
+	case c.idle > 0 && now.Sub(c.quietSince) >= c.idle:
 		return c.end(ReasonTimeout, StatusNormalClosure, "idle timeout", nil)
 	case !c.pongDue.IsZero() && !now.Before(c.pongDue):
 		return c.end(ReasonTimeout, StatusNormalClosure, "no pong", nil)
@@ -265,46 +279,41 @@ func (c *Conn) timers() *Reason {
 			return c.writeFailed(err)
 		}
 	}
+	c.planDeadline(now)
 	return nil
 }
 
-// readDeadline is the earliest time a blocked read must give up: the end
-// of the idle timeout, the next automatic ping, or the pong's deadline.
-func (c *Conn) readDeadline() (t time.Time, slack time.Duration) {
-	consider := func(at time.Time, d time.Duration) {
+// planDeadline chooses the next read deadline: the next idle check, the
+// next automatic ping or the pong's deadline, whichever comes first.
+func (c *Conn) planDeadline(now time.Time) {
+	var t time.Time
+	earliest := func(at time.Time) {
 		if t.IsZero() || at.Before(t) {
 			t = at
 		}
-		if slack == 0 || d/8 < slack {
-			slack = d / 8
-		}
 	}
 	if c.idle > 0 {
-		consider(c.lastRead.Add(c.idle), c.idle)
+		if c.quietSince.Equal(now) {
+			earliest(now.Add(c.idle / 4))
+		} else {
+			earliest(c.quietSince.Add(c.idle))
+		}
 	}
 	if !c.pongDue.IsZero() {
-		consider(c.pongDue, c.opts.PongTimeout)
+		earliest(c.pongDue)
 	} else if !c.pingAt.IsZero() {
-		consider(c.pingAt, c.opts.PingInterval)
+		earliest(c.pingAt)
 	}
-	return t, slack
+	c.rdl, c.rdlStale = t, true
 }
 
-// armRead sets the read deadline to readDeadline's. Moving a deadline
-// costs a trip into the runtime's poller, so a later target moves it only
-// once it has fallen behind by more than an eighth of the timeout: a Read
-// that returns early because of that finds no timer expired and is simply
-// retried.
+// armRead applies the planned read deadline to the socket when it may
+// differ from the one set there: moving a deadline costs a trip into the
+// runtime's poller, so it is not done per read.
 func (c *Conn) armRead() error {
-	target, slack := c.readDeadline()
 	if !c.rdlStale {
-		if target.IsZero() && c.rdl.IsZero() {
-			return nil
-		}
-		if !target.IsZero() && !c.rdl.IsZero() && !target.Before(c.rdl) && target.Sub(c.rdl) < slack {
-			return nil
-		}
+		return nil
 	}
-	c.rdl, c.rdlStale = target, false
-	return c.nc.SetReadDeadline(target)
+	c.rdlStale = false
+	return c.nc.SetReadDeadline(c.rdl)
 }

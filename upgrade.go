@@ -53,7 +53,9 @@ func (v Version) String() string {
 // field means its safe default, so Options{} is a sound configuration.
 type Options struct {
 	// IdleTimeout closes a connection that receives nothing for this long
-	// (with 1000). Zero means 60 s; a negative value disables it.
+	// (with 1000), checked without reading the clock per frame: the close
+	// comes between 1 and 1.25 IdleTimeouts after the last data. Zero
+	// means 60 s; a negative value disables it.
 	IdleTimeout time.Duration
 
 	// WriteTimeout bounds every write to the socket; a peer that does not

@@ -177,17 +177,20 @@ func (c *Conn) flush() error {
 	return nil
 }
 
-// armWrite sets the write deadline, moving it only when it has fallen
-// behind by more than an eighth of the timeout (see armRead).
+// armWrite sets the write deadline before a write, moving it only when
+// it has fallen behind by more than an eighth of the timeout, since moving
+// it costs a trip into the runtime's poller. The time is read as the
+// monotonic time elapsed since the connection began, which costs half of
+// time.Now.
 func (c *Conn) armWrite() {
 	d := c.opts.WriteTimeout
 	if d <= 0 {
 		return
 	}
-	target := time.Now().Add(d)
-	if !c.wdl.IsZero() && target.Sub(c.wdl) < d/8 {
+	target := time.Since(c.epoch) + d
+	if c.wdl != 0 && target-c.wdl < d/8 {
 		return
 	}
 	c.wdl = target
-	c.nc.SetWriteDeadline(target)
+	c.nc.SetWriteDeadline(c.epoch.Add(target))
 }

@@ -158,9 +158,10 @@ func (c *Conn) LocalAddr() net.Addr {
 	return c.nc.LocalAddr()
 }
 
-// start writes the handshake response and runs the connection. It
-// returns after Terminate.
-func (c *Conn) start(response []byte) {
+// start writes the handshake response and, when that succeeds, runs the
+// connection on a goroutine of its own, reporting whether it did. The
+// connection owns its Upgrader slot from then on.
+func (c *Conn) start(response []byte) bool {
 	if len(response) > 0 {
 		c.armWrite()
 		if _, err := c.nc.Write(response); err != nil {
@@ -170,17 +171,23 @@ func (c *Conn) start(response []byte) {
 			c.dead = true
 			c.mu.Unlock()
 			c.terminate(Reason{Kind: ReasonHandshake, Code: StatusAbnormalClosure, Err: err})
-			return
+			return false
 		}
 	}
-	c.serve()
+	if c.srv != nil {
+		c.srv.track(c) // before returning, so that Shutdown sees it
+	}
+	go c.serve()
+	return true
 }
 
 // serve runs the connection until it ends. It returns after Terminate.
 func (c *Conn) serve() {
 	if c.srv != nil {
-		c.srv.track(c)
-		defer c.srv.untrack(c)
+		defer func() {
+			c.srv.untrack(c)
+			c.srv.release()
+		}()
 	}
 	r := c.run()
 	c.closeTCP(r)

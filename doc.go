@@ -44,7 +44,8 @@
 // Conn's methods are for use inside callbacks. Other goroutines reach a
 // connection only through [Conn.Post], which is safe for concurrent use,
 // never blocks, and is bounded by Options.MailboxSize. A connection costs
-// one goroutine: the one net/http called ServeHTTP on.
+// one goroutine, started when the upgrade succeeds: ServeHTTP returns then,
+// so that net/http frees the buffers it held for the request.
 //
 // # Origins
 //

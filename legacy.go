@@ -22,8 +22,9 @@ var ErrNotSupported = errors.New("lariat: the hixie drafts carry text messages o
 
 const defaultHandshakeTimeout = 10 * time.Second
 
-// serveLegacy upgrades a hixie-75 or hixie-76 request.
-func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) {
+// serveLegacy upgrades a hixie-75 or hixie-76 request and reports whether
+// the connection started.
+func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) bool {
 	v := VersionHixie75
 	var key1, key2 uint32
 	if hixie.IsHixie76(r.Header) {
@@ -31,12 +32,12 @@ func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) {
 		var err error
 		if key1, key2, err = hixie.ParseKeys(r.Header); err != nil {
 			u.refuse(w, r, http.StatusBadRequest, err.Error())
-			return
+			return false
 		}
 	}
 	if !u.originAllowed(r, v) {
 		u.refuse(w, r, http.StatusForbidden, "origin not allowed")
-		return
+		return false
 	}
 	// The drafts offer a single protocol, not a list.
 	protoHeader := "Sec-Websocket-Protocol"
@@ -49,7 +50,7 @@ func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) {
 	}
 	h, ok := u.newHandler(w, r, hs)
 	if !ok {
-		return
+		return false
 	}
 	hs.Options = hs.Options.withDefaults()
 
@@ -65,13 +66,13 @@ func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		u.abandon(h, hs, err)
 		u.refuse(w, r, http.StatusBadRequest, err.Error())
-		return
+		return false
 	}
 
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		u.hijackFailed(w, h, hs, err)
-		return
+		return false
 	}
 	nc.SetDeadline(time.Time{})
 	fail := func(err error) {
@@ -85,7 +86,7 @@ func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) {
 		if brw.Reader.Buffered() < 8 {
 			if _, err := nc.Write(head); err != nil {
 				fail(err)
-				return
+				return false
 			}
 			head = head[:0]
 			nc.SetReadDeadline(time.Now().Add(u.handshakeTimeout()))
@@ -93,7 +94,7 @@ func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) {
 		key3, err := hixie.ReadKey3(brw.Reader)
 		if err != nil {
 			fail(err)
-			return
+			return false
 		}
 		nc.SetReadDeadline(time.Time{})
 		sum := hixie.Challenge(key1, key2, key3)
@@ -105,7 +106,7 @@ func (u *Upgrader) serveLegacy(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(u, nc, h, hs.Options, v, hs.Protocol, buffered)
 	c.legacy = &hixie.Decoder{MaxMessage: hs.Options.MaxMessageSize}
-	c.start(head)
+	return c.start(head)
 }
 
 func (u *Upgrader) handshakeTimeout() time.Duration {

@@ -150,9 +150,10 @@ func (o Options) withDefaults() Options {
 }
 
 // Upgrader is an http.Handler that upgrades requests to WebSocket
-// connections and runs each with a Handler made by New. It serves each
-// connection on the goroutine net/http called ServeHTTP on, so ServeHTTP
-// returns when the connection has ended.
+// connections and runs each with a Handler made by New. ServeHTTP returns
+// once the 101 response is written; the connection then runs on a
+// goroutine of its own, so that net/http can free what it held for the
+// request (some 10 KB of buffers and a deep stack).
 //
 // An Upgrader must not be changed or copied after its first use; it is
 // then safe for concurrent use, as net/http requires of a Handler.
@@ -304,8 +305,9 @@ func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.H
 		if !u.admit(w, r) {
 			return
 		}
-		defer u.release()
-		u.serveLegacy(w, r)
+		if !u.serveLegacy(w, r) {
+			u.release()
+		}
 		return
 	}
 	v, status, problem := checkRequest(r)
@@ -326,7 +328,14 @@ func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.H
 	if !u.admit(w, r) {
 		return
 	}
-	defer u.release()
+	// From here the slot is the connection's, released when it ends,
+	// unless the upgrade fails first.
+	started := false
+	defer func() {
+		if !started {
+			u.release()
+		}
+	}()
 	hs := &Handshake{
 		Version:   v,
 		Protocols: headerTokens(r.Header["Sec-Websocket-Protocol"]),
@@ -349,7 +358,7 @@ func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.H
 		}
 		ext.header, ext.params, _ = deflate.Negotiate(r.Header["Sec-Websocket-Extensions"], cfg)
 	}
-	u.upgrade(w, r, h, hs, ext, acceptKey(r.Header.Get("Sec-Websocket-Key")))
+	started = u.upgrade(w, r, h, hs, ext, acceptKey(r.Header.Get("Sec-Websocket-Key")))
 }
 
 // extension is the compression extension accepted for a connection.
@@ -463,13 +472,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// upgrade hijacks the connection, writes the 101 response and runs the
-// connection.
-func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs *Handshake, ext extension, accept string) {
+// upgrade hijacks the connection, writes the 101 response and starts the
+// connection, reporting whether it did.
+func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs *Handshake, ext extension, accept string) bool {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		u.hijackFailed(w, h, hs, err)
-		return
+		return false
 	}
 	// Whatever the client sent after its request is already in the
 	// server's buffer: those bytes are the connection's first frames.
@@ -499,7 +508,7 @@ func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs
 	}
 	hs.Header.Write(&resp)
 	resp.WriteString("\r\n")
-	c.start(resp.Bytes())
+	return c.start(resp.Bytes())
 }
 
 // hijackFailed answers a request whose connection could not be taken

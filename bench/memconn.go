@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -95,9 +96,21 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // ServeConn runs h on nc as if net/http had received an upgrade request
-// on it: it returns when the handler has served the connection to its
-// end.
+// on it: it returns when the server has served the connection to its end
+// and closed it. Some libraries serve the connection inside ServeHTTP;
+// lariat returns from ServeHTTP once the connection is upgraded and runs
+// it on a goroutine of its own (so that net/http can free what it held
+// for the request), hence the wait for Close.
 func ServeConn(h http.Handler, nc net.Conn, deflate bool) {
+	cn := &closeNotifier{Conn: nc, done: make(chan struct{})}
+	nc = cn
+	defer func() {
+		select {
+		case <-cn.done:
+		case <-time.After(time.Minute):
+			panic("bench: the server never closed the in-memory connection")
+		}
+	}()
 	r, err := http.NewRequest(http.MethodGet, "http://mem/", nil)
 	if err != nil {
 		panic(err)
@@ -111,4 +124,16 @@ func ServeConn(h http.Handler, nc net.Conn, deflate bool) {
 	}
 	r.RemoteAddr = "mem"
 	h.ServeHTTP(&hijackWriter{nc: nc, header: http.Header{}}, r)
+}
+
+// closeNotifier tells when the server closes the connection.
+type closeNotifier struct {
+	net.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *closeNotifier) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return c.Conn.Close()
 }

@@ -75,9 +75,11 @@ var ErrUnsupported = errors.New("not supported by this library")
 type Library struct {
 	Name string
 	// Handler returns an http.Handler that upgrades a request and serves
-	// the connection on the handler's goroutine until it ends, as lariat's
-	// Upgrader does; every library is driven that way, so that all run
-	// one goroutine per connection, the one net/http gave them.
+	// the connection. The peers serve it on the handler's goroutine until
+	// it ends, as their documentation shows; lariat's Upgrader returns
+	// once the connection is upgraded and serves it on a goroutine of its
+	// own, so that net/http frees what it held for the request. Either
+	// way each connection costs one goroutine.
 	Handler func(cfg Config) (http.Handler, error)
 }
 

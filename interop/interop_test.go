@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +77,6 @@ type server struct {
 	// deflate is whether the server answers a permessage-deflate offer.
 	deflate bool
 
-	running  sync.WaitGroup
 	mu       sync.Mutex
 	ends     map[string][]ending
 	versions map[string][]lariat.Version // what each connection spoke, as New saw it
@@ -87,11 +87,7 @@ type server struct {
 func start(t *testing.T, h http.Handler) *server {
 	t.Helper()
 	s := &server{t: t, ends: map[string][]ending{}, versions: map[string][]lariat.Version{}}
-	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.running.Add(1)
-		defer s.running.Done()
-		h.ServeHTTP(w, r)
-	}))
+	s.http = httptest.NewServer(h)
 	t.Cleanup(s.stop)
 	return s
 }
@@ -109,20 +105,26 @@ func (s *server) recordVersion(name string, v lariat.Version) {
 }
 
 // stop closes the listener and waits for every connection to end:
-// httptest.Server.Close does not wait for hijacked connections, and a
-// connection still running after the test would be a leak.
+// httptest.Server.Close does not wait for hijacked connections, which
+// lariat runs on goroutines of their own, and a connection still running
+// after the test would be a leak.
 func (s *server) stop() {
 	if s.stopped {
 		return
 	}
 	s.stopped = true
 	s.http.Close()
-	done := make(chan struct{})
-	go func() { s.running.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(stopWait):
-		s.t.Errorf("server connections still running %v after their clients exited", stopWait)
+	for deadline := time.Now().Add(stopWait); ; {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		if !bytes.Contains(buf, []byte("lariat.(*Conn).serve")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Errorf("server connections still running %v after their clients exited", stopWait)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

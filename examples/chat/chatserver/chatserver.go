@@ -172,8 +172,8 @@ func (m *member) Info(c *lariat.Conn, msg any) error {
 }
 
 func (m *member) Terminate(c *lariat.Conn, r lariat.Reason) {
-	m.room.leave(c)
 	if m.room.OnLeave != nil {
-		m.room.OnLeave(c, r)
+		m.room.OnLeave(c, r) // first, so that an empty room means all were told
 	}
+	m.room.leave(c)
 }

@@ -12,8 +12,9 @@ import "github.com/lariat-ws/lariat/internal/deflate"
 // messages is its context: with server context takeover (the default) the
 // last min(2^ServerMaxWindowBits, 8 KiB) bytes it sent, which is enough to
 // compress as well as a dedicated compressor; with client context takeover
-// (the default) the last 2^ClientMaxWindowBits bytes it received, 32 KiB by
-// default, because the client may refer to all of them. Setting both
+// (the default) the last 2^ClientMaxWindowBits bytes it received, because
+// the client may refer to all of them: 8 KiB by default for browsers, 32 KiB
+// for clients that cannot be asked for less. Setting both
 // NoContextTakeover fields brings that to zero, at some cost in ratio.
 type DeflateOptions struct {
 	// ServerNoContextTakeover compresses every message on its own, so the
@@ -31,12 +32,16 @@ type DeflateOptions struct {
 	ServerMaxWindowBits int
 
 	// ClientMaxWindowBits caps the window the client may compress with,
-	// 8 to 15; zero means 15. It bounds the inflate history kept per
-	// connection. A value of 8 is asked for as 9: zlib cannot produce raw
-	// DEFLATE with a 256-byte window (madler/zlib#171), and a zlib
-	// client asked for 8 either refuses or quietly uses 9. A
-	// client whose offer cannot take a window size is asked for
-	// client_no_context_takeover instead.
+	// 8 to 15. It bounds the inflate history kept per connection. Zero
+	// asks 13 bits (8 KiB) of a client whose offer carries
+	// client_max_window_bits, as browsers' do, and leaves other clients at
+	// 15: small windows keep nearly all of the ratio on typical messages
+	// for a quarter of the memory. An explicit value is asked of every
+	// client; one whose offer cannot take a window size is asked for
+	// client_no_context_takeover instead. A value of 8 is asked for as 9:
+	// zlib cannot produce raw DEFLATE with a 256-byte window
+	// (madler/zlib#171), and a zlib client asked for 8 either refuses or
+	// quietly uses 9.
 	ClientMaxWindowBits int
 
 	// Level is the flate compression level, from -2 (Huffman only) to 9;

@@ -63,7 +63,8 @@ func TestDeflateNegotiation(t *testing.T) {
 		want  string
 	}{
 		{"permessage-deflate", DeflateOptions{}, "permessage-deflate"},
-		{"permessage-deflate; client_max_window_bits", DeflateOptions{}, "permessage-deflate"},
+		{"permessage-deflate; client_max_window_bits", DeflateOptions{}, "permessage-deflate; client_max_window_bits=13"},
+		{"permessage-deflate; client_max_window_bits", DeflateOptions{ClientMaxWindowBits: 15}, "permessage-deflate"},
 		{"permessage-deflate; server_max_window_bits=10", DeflateOptions{}, "permessage-deflate; server_max_window_bits=10"},
 		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", DeflateOptions{}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
 		{"permessage-deflate; bogus, permessage-deflate", DeflateOptions{}, "permessage-deflate"},

@@ -47,7 +47,8 @@
 //	no context takeover either way        104 B per connection
 //	server context takeover only          8.1 KiB (8 KiB + 104 B)
 //	client context takeover only          32.1 KiB (32 KiB + 104 B)
-//	both, 15-bit windows (the default)    40.1 KiB
+//	both, 15-bit windows                  40.1 KiB
+//	both, the default with a browser      16.1 KiB (client asked for 13 bits)
 //	both, 10-bit windows                  2.1 KiB
 //	both, 8-bit windows                   872 B (256 B + 512 B + 104 B)
 //

@@ -16,8 +16,13 @@ const (
 // Defaults that a zero Config or Params field stands for.
 const (
 	DefaultWindowBits = 15
-	DefaultLevel      = 1
-	DefaultMinSize    = 128
+	// DefaultClientWindowBits is what a server with a zero
+	// Config.ClientMaxWindowBits asks of a client whose offer allows
+	// asking: 8 KiB windows keep nearly all of the ratio on the messages
+	// WebSocket applications send, for a quarter of the inflate history.
+	DefaultClientWindowBits = 13
+	DefaultLevel            = 1
+	DefaultMinSize          = 128
 )
 
 // Kind names the negotiated extension. It tells the connection where the
@@ -59,19 +64,27 @@ type Config struct {
 	ServerNoContextTakeover bool
 	// ClientNoContextTakeover asks the client to reset its compressor for
 	// every message, so the server keeps no inflate history (it saves
-	// 2^ClientMaxWindowBits bytes per connection, 32 KiB by default).
+	// 2^ClientMaxWindowBits bytes per connection: 8 KiB by default with a
+	// client that accepts a smaller window, 32 KiB with one that does
+	// not).
 	ClientNoContextTakeover bool
 	// ServerMaxWindowBits caps the LZ77 window the server compresses with,
 	// 8 to 15 (0 means 15). All values are honoured exactly, 8 included.
 	ServerMaxWindowBits int
 	// ClientMaxWindowBits caps the window the client may compress with,
-	// and so the inflate history kept per connection: 8 to 15 (0 means
-	// 15). The server asks for 9 when configured with 8, because zlib
+	// and so the inflate history kept per connection: 8 to 15. Zero asks
+	// DefaultClientWindowBits (13) of a client whose offer carries
+	// client_max_window_bits and leaves the others at 15. The server asks
+	// for 9 when configured with 8, because zlib
 	// cannot compress raw DEFLATE with a 256-byte window (see the package
 	// doc). A client that cannot be asked for a smaller window (its offer
 	// lacks client_max_window_bits) is asked for client_no_context_takeover
 	// instead, which keeps no history at all.
 	ClientMaxWindowBits int
+	// clientSoft: ClientMaxWindowBits was zero, so DefaultClientWindowBits
+	// is asked only of clients whose offer allows it; the others keep 15
+	// bits rather than losing context takeover.
+	clientSoft bool
 	// Level is the flate compression level, -2 (Huffman only) to 9; 0
 	// means 1 (fastest). Windows smaller than 15 bits use klauspost's
 	// custom-window encoder, which has a single level.
@@ -236,10 +249,13 @@ func acceptPerMessage(o *offer, cfg Config) (string, Params, bool) {
 	}
 	ask := askWindowBits(cfg.ClientMaxWindowBits)
 	switch {
+	case clientBitsOffered && p.ClientNoContextTakeover && cfg.clientSoft:
+		// No history is kept: a smaller window would save nothing.
+		p.ClientMaxWindowBits = clientBits
 	case clientBitsOffered:
 		// With a value the client has promised it; we may lower it.
 		p.ClientMaxWindowBits = min(clientBits, ask)
-	case ask < DefaultWindowBits:
+	case ask < DefaultWindowBits && !cfg.clientSoft:
 		// §7.1.2.2: without the parameter in the offer the response
 		// "MUST NOT include" it. The only other way to bound the inflate
 		// history is to keep none.
@@ -294,7 +310,7 @@ func acceptPerFrame(o *offer, cfg Config) (string, Params, bool) {
 		ServerNoContextTakeover: noCtx || cfg.ServerNoContextTakeover,
 		ClientNoContextTakeover: cfg.ClientNoContextTakeover,
 		ServerMaxWindowBits:     min(bits, cfg.ServerMaxWindowBits),
-		ClientMaxWindowBits:     askWindowBits(cfg.ClientMaxWindowBits),
+		ClientMaxWindowBits:     askWindowBits(perFrameClientBits(cfg)),
 		Level:                   cfg.Level,
 		MinSize:                 cfg.MinSize,
 	}
@@ -334,6 +350,9 @@ func parseWindowBits(v string) (int, bool) {
 // normalize replaces zero and out-of-range fields by what they stand for.
 func (c Config) normalize() Config {
 	c.ServerMaxWindowBits = normWindowBits(c.ServerMaxWindowBits)
+	if c.ClientMaxWindowBits == 0 {
+		c.ClientMaxWindowBits, c.clientSoft = DefaultClientWindowBits, true
+	}
 	c.ClientMaxWindowBits = normWindowBits(c.ClientMaxWindowBits)
 	c.Level = normLevel(c.Level)
 	c.MinSize = normMinSize(c.MinSize)
@@ -359,4 +378,14 @@ func normMinSize(n int) int {
 		return DefaultMinSize
 	}
 	return n
+}
+
+// perFrameClientBits is the window asked of an x-webkit-deflate-frame
+// client: that extension has no way for the client to say it can take a
+// smaller one, so only an explicit setting lowers it.
+func perFrameClientBits(cfg Config) int {
+	if cfg.clientSoft {
+		return DefaultWindowBits
+	}
+	return cfg.ClientMaxWindowBits
 }

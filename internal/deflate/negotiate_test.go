@@ -40,7 +40,10 @@ func TestNegotiate(t *testing.T) {
 	}{
 		// Plain offers.
 		{"bare", Config{}, []string{"permessage-deflate"}, "permessage-deflate", pmd},
-		{"client_max_window_bits without value, default config", Config{}, []string{"permessage-deflate; client_max_window_bits"}, "permessage-deflate", pmd},
+		{"client_max_window_bits without value, default config", Config{}, []string{"permessage-deflate; client_max_window_bits"},
+			"permessage-deflate; client_max_window_bits=13", pmd.with(func(w *want) { w.clientBits = 13 })},
+		{"client_max_window_bits=10 is not raised to the default", Config{}, []string{"permessage-deflate; client_max_window_bits=10"},
+			"permessage-deflate; client_max_window_bits=10", pmd.with(func(w *want) { w.clientBits = 10 })},
 		{"client_max_window_bits=10", Config{}, []string{"permessage-deflate; client_max_window_bits=10"},
 			"permessage-deflate; client_max_window_bits=10", pmd.with(func(w *want) { w.clientBits = 10 })},
 		{"server_max_window_bits=10", Config{}, []string{"permessage-deflate; server_max_window_bits=10"},
@@ -55,7 +58,9 @@ func TestNegotiate(t *testing.T) {
 		{"every parameter", Config{}, []string{"permessage-deflate; client_max_window_bits=9; server_max_window_bits=12; client_no_context_takeover; server_no_context_takeover"},
 			"permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=9",
 			want{PerMessage, true, true, 12, 9}},
-		{"chrome's offer", Config{}, []string{"permessage-deflate; client_max_window_bits"}, "permessage-deflate", pmd},
+		{"chrome's offer", Config{}, []string{"permessage-deflate; client_max_window_bits"},
+			"permessage-deflate; client_max_window_bits=13", pmd.with(func(w *want) { w.clientBits = 13 })},
+		{"chrome's offer, 15 bits configured", Config{ClientMaxWindowBits: 15}, []string{"permessage-deflate; client_max_window_bits"}, "permessage-deflate", pmd},
 
 		// Syntax: case, quotes, whitespace, empty elements.
 		{"tokens are case-insensitive", Config{}, []string{"PerMessage-Deflate; Server_Max_Window_Bits=11; CLIENT_NO_CONTEXT_TAKEOVER"},
@@ -66,7 +71,7 @@ func TestNegotiate(t *testing.T) {
 		{"quoted value with quoted-pair", Config{}, []string{`permessage-deflate; client_max_window_bits="1\2"`},
 			"permessage-deflate; client_max_window_bits=12", pmd.with(func(w *want) { w.clientBits = 12 })},
 		{"whitespace everywhere", Config{}, []string{" \tpermessage-deflate ;server_max_window_bits = 12 ;\tclient_max_window_bits\t, "},
-			"permessage-deflate; server_max_window_bits=12", pmd.with(func(w *want) { w.serverBits = 12 })},
+			"permessage-deflate; server_max_window_bits=12; client_max_window_bits=13", pmd.with(func(w *want) { w.serverBits, w.clientBits = 12, 13 })},
 		{"empty list elements", Config{}, []string{",, ,permessage-deflate,,"}, "permessage-deflate", pmd},
 
 		// Declined offers, and the next one tried.

@@ -41,15 +41,17 @@ const (
 var maskKey = [4]byte{0x37, 0xfa, 0x21, 0x3d}
 
 // UpgradeRequest returns the bytes of a client's upgrade request. With
-// deflate it offers permessage-deflate without parameters, which every
-// server accepts in its own preferred mode.
+// deflate it offers what browsers offer, permessage-deflate with
+// client_max_window_bits (the client can take a smaller window), which
+// every server accepts in its own preferred mode. The client compresses
+// each message on its own, so it keeps within any window it is given.
 func UpgradeRequest(host string, deflate bool) []byte {
 	var b bytes.Buffer
 	b.WriteString("GET / HTTP/1.1\r\nHost: " + host + "\r\n")
 	b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\n")
 	b.WriteString("Sec-WebSocket-Key: " + handshakeKey + "\r\nSec-WebSocket-Version: 13\r\n")
 	if deflate {
-		b.WriteString("Sec-WebSocket-Extensions: permessage-deflate\r\n")
+		b.WriteString("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
 	}
 	b.WriteString("\r\n")
 	return b.Bytes()

@@ -219,7 +219,8 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
-// errCloseTooShort etc. are the ways a received close payload can be bad.
+// The ways a received close payload can be bad: a frameError means 1002,
+// errCloseReason 1007.
 var (
 	errClosePayload1 = frameError("close payload of 1 byte")
 	errCloseCode     = frameError("invalid close code")

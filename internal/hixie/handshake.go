@@ -208,18 +208,7 @@ func AppendResponse76(dst []byte, origin, location, protocol string, challenge [
 // 16-byte challenge. The client reads the header and then waits for the
 // body, so the split costs nothing when there is no such proxy.
 func AppendResponse76Header(dst []byte, origin, location, protocol string, extra http.Header) ([]byte, error) {
-	if err := checkFields(origin, location, protocol, extra); err != nil {
-		return dst, err
-	}
-	dst = append(dst, statusLine76...)
-	dst = append(dst, upgradeHeaders...)
-	dst = appendField(dst, "Sec-WebSocket-Origin: ", origin)
-	dst = appendField(dst, "Sec-WebSocket-Location: ", location)
-	if protocol != "" {
-		dst = appendField(dst, "Sec-WebSocket-Protocol: ", protocol)
-	}
-	dst = appendExtra(dst, extra)
-	return append(dst, "\r\n"...), nil
+	return appendHead(dst, statusLine76, "Sec-", origin, location, protocol, extra)
 }
 
 // AppendResponse75 appends the hixie-75 response to dst: the 101 status
@@ -234,15 +223,23 @@ func AppendResponse76Header(dst []byte, origin, location, protocol string, extra
 // of that era compare the first 85 bytes of the response, up to and with
 // "Connection: Upgrade", with the draft's text byte for byte.
 func AppendResponse75(dst []byte, origin, location, protocol string, extra http.Header) ([]byte, error) {
+	return appendHead(dst, statusLine75, "", origin, location, protocol, extra)
+}
+
+// appendHead appends a response head: the status line, Upgrade and
+// Connection, the origin, location and protocol fields (named
+// Sec-WebSocket-* in draft-76 and WebSocket-* in draft-75), the fields of
+// extra and the empty line.
+func appendHead(dst []byte, status, prefix, origin, location, protocol string, extra http.Header) ([]byte, error) {
 	if err := checkFields(origin, location, protocol, extra); err != nil {
 		return dst, err
 	}
-	dst = append(dst, statusLine75...)
+	dst = append(dst, status...)
 	dst = append(dst, upgradeHeaders...)
-	dst = appendField(dst, "WebSocket-Origin: ", origin)
-	dst = appendField(dst, "WebSocket-Location: ", location)
+	dst = appendField(dst, prefix+"WebSocket-Origin: ", origin)
+	dst = appendField(dst, prefix+"WebSocket-Location: ", location)
 	if protocol != "" {
-		dst = appendField(dst, "WebSocket-Protocol: ", protocol)
+		dst = appendField(dst, prefix+"WebSocket-Protocol: ", protocol)
 	}
 	dst = appendExtra(dst, extra)
 	return append(dst, "\r\n"...), nil

@@ -1,7 +1,9 @@
 package lariat
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -179,21 +181,21 @@ func (c *Conn) writeLegacy(op Opcode, p []byte) error {
 	if c.wbp == nil {
 		c.wbp = getBuf(c.opts.WriteBufferSize)
 	}
-	wb := *c.wbp
-	if len(wb)+len(p)+2 <= cap(wb) {
-		out, err := hixie.AppendText(wb, p)
-		*c.wbp = out
-		return err
+	// Valid UTF-8 never holds 0xFF, the frame's end: such text cannot
+	// be framed.
+	if bytes.IndexByte(p, 0xff) >= 0 {
+		return errUnframeable
 	}
-	for _, b := range p {
-		if b == 0xff {
-			// Valid UTF-8 never holds 0xFF; such text cannot be framed.
-			return hixie.ErrFrame
-		}
+	wb := append(*c.wbp, 0x00)
+	if len(wb)+len(p)+1 <= cap(wb) {
+		*c.wbp = append(append(wb, p...), 0xff)
+		return nil
 	}
-	*c.wbp = append(wb, 0x00)
+	*c.wbp = wb
 	return c.writeThrough(p, legacyEnd)
 }
+
+var errUnframeable = fmt.Errorf("lariat: text holding a 0xFF byte cannot be sent in a hixie frame: %w", hixie.ErrFrame)
 
 var legacyEnd = []byte{0xff}
 

@@ -3,12 +3,15 @@ package lariat
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lariat-ws/lariat/internal/hixie"
 )
 
 // The example handshake of draft-hixie-thewebsocketprotocol-76.
@@ -279,4 +282,24 @@ func TestHixieKey3Timeout(t *testing.T) {
 	if r := h.reason(t); r.Kind != ReasonHandshake {
 		t.Fatalf("reason %+v", r)
 	}
+}
+
+func TestHixieUnframeableText(t *testing.T) {
+	h := newRecorder()
+	h.onHandle = func(c *Conn, f Frame) error {
+		if err := c.SendText("bad \xff byte"); !errors.Is(err, hixie.ErrFrame) {
+			t.Errorf("SendText with 0xFF = %v", err)
+		}
+		big := strings.Repeat("x", 10000) + "\xff"
+		if err := c.SendText(big); !errors.Is(err, hixie.ErrFrame) {
+			t.Errorf("large SendText with 0xFF = %v", err)
+		}
+		return c.SendText(strings.Repeat("y", 10000))
+	}
+	addr := legacyServer(t, h)
+	c := dialHixie(t, addr, request76(addr, "")+hixieKey3)
+	c.readHead()
+	c.readN(16)
+	c.send("\x00go\xff")
+	c.wantText(strings.Repeat("y", 10000))
 }

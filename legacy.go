@@ -175,8 +175,13 @@ func (c *Conn) stepLegacy() *Reason {
 
 // writeLegacy queues a hixie text frame: 0x00, the UTF-8 bytes, 0xFF.
 func (c *Conn) writeLegacy(op Opcode, p []byte) error {
-	if op != OpText {
+	switch {
+	case op != OpText:
 		return ErrNotSupported
+	case c.closeSent:
+		return ErrClosed
+	case c.werr != nil:
+		return c.werr
 	}
 	if c.wbp == nil {
 		c.wbp = getBuf(c.opts.WriteBufferSize)

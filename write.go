@@ -49,7 +49,7 @@ func (c *Conn) SendBinary(p []byte) error { return c.writeData(OpBinary, p) }
 // is on, and makes it smaller. With both extensions a message sent in one
 // frame carries RSV1 on that frame.
 func (c *Conn) writeData(op Opcode, p []byte) error {
-	if c.legacy != nil && !c.closeSent && c.werr == nil {
+	if c.legacy != nil {
 		return c.writeLegacy(op, p)
 	}
 	size := c.opts.FragmentSize

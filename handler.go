@@ -42,7 +42,8 @@ type Handler interface {
 // (close code 1000). It is Cowboy's stop command.
 var Stop = errors.New("lariat: stop")
 
-// Base implements every Handler method as a no-op. Embed it in a handler
+// Base implements every Handler method as a no-op. It has no state, so
+// one Base may serve any number of connections. Embed it in a handler
 // struct to write only the callbacks that matter:
 //
 //	type echo struct{ lariat.Base }
@@ -67,7 +68,9 @@ func (Base) Info(*Conn, any) error { return nil }
 // Terminate does nothing.
 func (Base) Terminate(*Conn, Reason) {}
 
-// Funcs adapts plain functions to a Handler. A nil field behaves as the
+// Funcs adapts plain functions to a Handler. lariat calls them on each
+// connection's goroutine; a Funcs shared by several connections must only
+// touch state that is safe for that. A nil field behaves as the
 // corresponding method of [Base]. It suits small handlers and tests:
 //
 //	h := &lariat.Funcs{OnHandle: func(c *lariat.Conn, f lariat.Frame) error {

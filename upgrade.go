@@ -211,7 +211,9 @@ type Upgrader struct {
 	drained chan struct{} // closed when active drops to 0 while closing
 }
 
-// Handshake is what New sees of, and may change in, the upgrade.
+// Handshake is what New sees of, and may change in, the upgrade. It is
+// valid only during New, on the request's goroutine; lariat reads it once
+// New returns.
 type Handshake struct {
 	// Version is the protocol generation the client asked for.
 	Version Version

@@ -22,7 +22,7 @@ func TestParseClose(t *testing.T) {
 		{"1000", code(1000, ""), 1000, "", nil},
 		{"1000 with reason", code(1000, "bye"), 1000, "bye", nil},
 		{"123-byte reason", code(1001, strings.Repeat("r", 123)), 1001, strings.Repeat("r", 123), nil},
-		{"invalid UTF-8 reason", code(1000, "\xce\xba\xed\xa0\x80"), 1000, "", errCloseReason},
+		{"invalid UTF-8 reason", code(1000, "\xce\xba\xed\xa0\x80"), 1000, "", errCloseText},
 		{"0", code(0, ""), 0, "", errCloseCode},
 		{"999", code(999, ""), 999, "", errCloseCode},
 		{"1004", code(1004, ""), 1004, "", errCloseCode},
@@ -75,7 +75,7 @@ func TestErrors(t *testing.T) {
 	if !errors.Is(ErrClosed, net.ErrClosed) {
 		t.Error("ErrClosed does not match net.ErrClosed")
 	}
-	ce := &CloseError{Code: StatusGoingAway, Reason: "bye"}
+	ce := &CloseError{Code: StatusGoingAway, Text: "bye"}
 	r := Reason{Kind: ReasonRemote, Code: StatusGoingAway, Text: "bye", Err: ce}
 	var got *CloseError
 	if !errors.As(fmt.Errorf("wrapped: %w", r), &got) || got.Code != StatusGoingAway {

@@ -47,10 +47,15 @@ func (h *recorder) Handle(c *Conn, f Frame) error {
 	if h.onHandle != nil {
 		return h.onHandle(c, f)
 	}
-	if f.Op.IsControl() {
-		return nil
-	}
 	return c.Send(f)
+}
+
+// HandleControl records pings and pongs beside the messages.
+func (h *recorder) HandleControl(c *Conn, f Frame) error {
+	h.mu.Lock()
+	h.frames = append(h.frames, f.Clone())
+	h.mu.Unlock()
+	return nil
 }
 
 func (h *recorder) Info(c *Conn, msg any) error {
@@ -91,7 +96,7 @@ func serve(t *testing.T, h Handler, opts ...func(*Upgrader)) string {
 	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) { return h, nil }}
 	// The scripted client does not answer close frames unless a test
 	// says so; the server waits this long for it.
-	u.CloseTimeout = 300 * time.Millisecond
+	u.Options.CloseTimeout = 300 * time.Millisecond
 	for _, o := range opts {
 		o(u)
 	}
@@ -142,7 +147,7 @@ func TestEchoSizes(t *testing.T) {
 	c.WantTCPClosed(5 * time.Second)
 	r := h.reason(t)
 	var ce *CloseError
-	if r.Kind != ReasonRemote || r.Code != 1000 || r.Text != "done" || !errors.As(r, &ce) || ce.Reason != "done" {
+	if r.Kind != ReasonRemote || r.Code != 1000 || r.Text != "done" || !errors.As(r, &ce) || ce.Text != "done" {
 		t.Fatalf("reason %+v", r)
 	}
 }
@@ -190,6 +195,32 @@ func TestFragmentationWithPings(t *testing.T) {
 		ops = append(ops, f.Op)
 	}
 	if fmt.Sprint(ops) != "[ping ping text]" || string(h.frames[0].Payload) != "p1" {
+		t.Fatalf("Handle saw %v", ops)
+	}
+}
+
+// TestHandleSeesDataOnly: a Handler that does not implement
+// ControlHandler gets data messages only; lariat answers the pings.
+func TestHandleSeesDataOnly(t *testing.T) {
+	var mu sync.Mutex
+	var ops []Opcode
+	h := &funcs{onHandle: func(c *Conn, f Frame) error {
+		mu.Lock()
+		ops = append(ops, f.Op)
+		mu.Unlock()
+		return c.Send(f)
+	}}
+	c := wstest.Dial(t, serve(t, h))
+	c.WritePing([]byte("p1"))
+	c.WantPong([]byte("p1"))
+	c.WriteText("a")
+	c.WantText("a")
+	c.WritePong([]byte("unsolicited"))
+	c.WriteBinary([]byte("b"))
+	c.WantBinary([]byte("b"))
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(ops) != "[text binary]" {
 		t.Fatalf("Handle saw %v", ops)
 	}
 }
@@ -315,7 +346,7 @@ func TestCloseStartedByServer(t *testing.T) {
 func TestCloseWaitIsBounded(t *testing.T) {
 	h := newRecorder()
 	h.onInit = func(*Conn) error { return Stop }
-	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.CloseTimeout = 100 * time.Millisecond }))
+	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.Options.CloseTimeout = 100 * time.Millisecond }))
 	c.WantClose(1000)
 	c.WantTCPClosed(5 * time.Second)
 	if r := h.reason(t); r.Kind != ReasonStop || r.Code != 1000 {
@@ -404,9 +435,13 @@ func TestTerminateReasons(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	h := newRecorder()
-	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.IdleTimeout = 150 * time.Millisecond }))
+	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.Options.IdleTimeout = 150 * time.Millisecond }))
 	c.WriteText("keep")
 	c.WantText("keep")
+	// Half the timeout later comes a ping, which this peer ignores.
+	if f, err := c.ReadFrame(); err != nil || f.Op != wstest.OpPing {
+		t.Fatalf("want ping, got %v %v", f, err)
+	}
 	c.WantClose(1000)
 	c.WantTCPClosed(5 * time.Second)
 	if r := h.reason(t); r.Kind != ReasonTimeout {
@@ -586,7 +621,7 @@ func newFakeEcho(size int) (*Conn, *fakeConn) {
 	p := make([]byte, size)
 	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: p, Masked: true, Mask: [4]byte{1, 2, 3, 4}})
 	fc := &fakeConn{frame: frame}
-	c := newConn(nil, fc, echoHandler{}, Options{}.withDefaults(), VersionRFC6455, "", nil)
+	c := newTestConn(fc, echoHandler{}, Options{}, VersionRFC6455)
 	return c, fc
 }
 

@@ -31,7 +31,7 @@ func newFakeDeflateEcho(t testing.TB, size int) (*Conn, *fakeConn) {
 	payload := bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
 	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Rsv: wstest.RSV1, Op: wstest.OpText, Payload: payload, Masked: true, Mask: [4]byte{1, 2, 3, 4}})
 	fc := &fakeConn{frame: frame}
-	c := newConn(nil, fc, echoHandler{}, Options{}.withDefaults(), VersionRFC6455, "", nil)
+	c := newTestConn(fc, echoHandler{}, Options{}, VersionRFC6455)
 	p := deflate.Params{Kind: deflate.PerMessage, ServerNoContextTakeover: true, ClientNoContextTakeover: true}
 	c.ext, c.comp, c.decomp = p.Kind, deflate.NewCompressor(p), deflate.NewDecompressor(p)
 	return c, fc
@@ -39,7 +39,9 @@ func newFakeDeflateEcho(t testing.TB, size int) (*Conn, *fakeConn) {
 
 func compressed(o ...func(*Upgrader)) func(*Upgrader) {
 	return func(u *Upgrader) {
-		u.Compress = true
+		if u.Options.Compression == nil {
+			u.Options.Compression = &CompressionOptions{}
+		}
 		for _, f := range o {
 			f(u)
 		}
@@ -59,23 +61,23 @@ func jsonish(n int) []byte {
 func TestDeflateNegotiation(t *testing.T) {
 	tests := []struct {
 		offer string
-		opts  DeflateOptions
+		opts  CompressionOptions
 		want  string
 	}{
-		{"permessage-deflate", DeflateOptions{}, "permessage-deflate"},
-		{"permessage-deflate; client_max_window_bits", DeflateOptions{}, "permessage-deflate; client_max_window_bits=13"},
-		{"permessage-deflate; client_max_window_bits", DeflateOptions{ClientMaxWindowBits: 15}, "permessage-deflate"},
-		{"permessage-deflate; server_max_window_bits=10", DeflateOptions{}, "permessage-deflate; server_max_window_bits=10"},
-		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", DeflateOptions{}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
-		{"permessage-deflate; bogus, permessage-deflate", DeflateOptions{}, "permessage-deflate"},
-		{"permessage-deflate", DeflateOptions{ServerNoContextTakeover: true}, "permessage-deflate; server_no_context_takeover"},
-		{"permessage-deflate; server_max_window_bits=16", DeflateOptions{}, ""},
-		{"x-webkit-deflate-frame", DeflateOptions{}, "x-webkit-deflate-frame"},
-		{"foo", DeflateOptions{}, ""},
+		{"permessage-deflate", CompressionOptions{}, "permessage-deflate"},
+		{"permessage-deflate; client_max_window_bits", CompressionOptions{}, "permessage-deflate; client_max_window_bits=13"},
+		{"permessage-deflate; client_max_window_bits", CompressionOptions{ClientMaxWindowBits: 15}, "permessage-deflate"},
+		{"permessage-deflate; server_max_window_bits=10", CompressionOptions{}, "permessage-deflate; server_max_window_bits=10"},
+		{"permessage-deflate; server_no_context_takeover; client_no_context_takeover", CompressionOptions{}, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"permessage-deflate; bogus, permessage-deflate", CompressionOptions{}, "permessage-deflate"},
+		{"permessage-deflate", CompressionOptions{ServerNoContextTakeover: true}, "permessage-deflate; server_no_context_takeover"},
+		{"permessage-deflate; server_max_window_bits=16", CompressionOptions{}, ""},
+		{"x-webkit-deflate-frame", CompressionOptions{}, "x-webkit-deflate-frame"},
+		{"foo", CompressionOptions{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.offer, func(t *testing.T) {
-			url := serve(t, newRecorder(), compressed(func(u *Upgrader) { u.Deflate = tt.opts }))
+			url := serve(t, newRecorder(), compressed(func(u *Upgrader) { o := tt.opts; u.Options.Compression = &o }))
 			c := wstest.Dial(t, url, wstest.Header("Sec-WebSocket-Extensions", tt.offer), wstest.RawRequest(rawRequest(url, "Sec-WebSocket-Extensions: "+tt.offer)))
 			if got := c.Response.Header.Get("Sec-WebSocket-Extensions"); got != tt.want {
 				t.Fatalf("response %q, want %q", got, tt.want)
@@ -135,20 +137,20 @@ func TestDeflateRoundTrips(t *testing.T) {
 }
 
 // TestDeflateWire looks at the frames themselves: RSV1 on compressed
-// messages only, small messages and SetDeflate(false) sent plain, and the
+// messages only, small messages and SetCompression(false) sent plain, and the
 // 00 00 ff ff tail removed.
 func TestDeflateWire(t *testing.T) {
 	h := newRecorder()
 	h.onHandle = func(c *Conn, f Frame) error {
 		if string(f.Payload) == "plain please" {
-			c.SetDeflate(false)
-			defer c.SetDeflate(true)
+			c.SetCompression(false)
+			defer c.SetCompression(true)
 			return c.SendText(strings.Repeat("x", 1000))
 		}
 		return c.Send(f)
 	}
 	c := wstest.Dial(t, serve(t, h, compressed(func(u *Upgrader) {
-		u.Deflate = DeflateOptions{ServerNoContextTakeover: true}
+		u.Options.Compression = &CompressionOptions{ServerNoContextTakeover: true}
 	})), wstest.Extensions("permessage-deflate"))
 	c.SetCompress(false)
 
@@ -171,7 +173,7 @@ func TestDeflateWire(t *testing.T) {
 	}
 	c.WriteText("plain please")
 	if f, err := c.ReadFrame(); err != nil || f.Rsv != 0 || len(f.Payload) != 1000 {
-		t.Fatalf("SetDeflate(false): %v %v", f, err)
+		t.Fatalf("SetCompression(false): %v %v", f, err)
 	}
 }
 
@@ -352,7 +354,7 @@ func TestFragmentedSends(t *testing.T) {
 			if offer != "" {
 				opts = append(opts, wstest.Extensions(offer))
 			}
-			c := wstest.Dial(t, serve(t, newRecorder(), compressed(func(u *Upgrader) { u.FragmentSize = 100 })), opts...)
+			c := wstest.Dial(t, serve(t, newRecorder(), compressed(func(u *Upgrader) { u.Options.FragmentSize = 100 })), opts...)
 			c.SetCompress(false)
 			for range 3 { // context takeover across fragmented messages
 				msg := words(5000)
@@ -384,7 +386,7 @@ func TestFragmentedSends(t *testing.T) {
 		})
 	}
 	// And the reassembled, inflated content is right.
-	c := wstest.Dial(t, serve(t, newRecorder(), compressed(func(u *Upgrader) { u.FragmentSize = 64 })), wstest.Extensions("permessage-deflate"))
+	c := wstest.Dial(t, serve(t, newRecorder(), compressed(func(u *Upgrader) { u.Options.FragmentSize = 64 })), wstest.Extensions("permessage-deflate"))
 	for _, n := range []int{10, 1000, 20000} {
 		msg := jsonish(n)
 		c.WriteBinary(msg)

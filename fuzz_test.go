@@ -2,12 +2,12 @@ package lariat
 
 import (
 	"bytes"
+	"compress/flate"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/lariat-ws/lariat/internal/deflate"
-	"github.com/lariat-ws/lariat/internal/hixie"
 	"github.com/lariat-ws/lariat/internal/wstest"
 )
 
@@ -27,14 +27,45 @@ func (*scriptConn) SetDeadline(time.Time) error       { return nil }
 func (*scriptConn) Close() error                      { return nil }
 func (*scriptConn) RemoteAddr() net.Addr              { return &net.TCPAddr{} }
 
+// fuzzHandler echoes data messages, checks that none is larger than
+// limit, and counts Terminate calls.
+type fuzzHandler struct {
+	Base
+	t          *testing.T
+	limit      int
+	terminated int
+}
+
+func (h *fuzzHandler) Handle(c *Conn, f Frame) error {
+	if len(f.Payload) > h.limit {
+		h.t.Fatalf("Handle got %d bytes, limit %d", len(f.Payload), h.limit)
+	}
+	return c.Send(f)
+}
+
+func (h *fuzzHandler) Terminate(*Conn, Reason) { h.terminated++ }
+
+// deflateRaw compresses p as one x-webkit-deflate-frame or
+// permessage-deflate payload: a sync-flushed raw DEFLATE stream without
+// its 00 00 ff ff tail.
+func deflateRaw(p []byte) []byte {
+	var b bytes.Buffer
+	w, _ := flate.NewWriter(&b, flate.BestCompression)
+	w.Write(p)
+	w.Flush()
+	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
+}
+
 // FuzzConn runs a whole connection on arbitrary input from the peer, as
-// RFC 6455 with and without compression and as hixie-76: whatever the
-// bytes, the connection ends with Terminate called once, nothing panics,
-// and no message larger than the limit reaches Handle.
+// RFC 6455 without compression, with permessage-deflate, as hixie-76 and
+// with x-webkit-deflate-frame: whatever the bytes, the connection ends
+// with Terminate called once, nothing panics, and no message larger than
+// the limit reaches Handle.
 func FuzzConn(f *testing.F) {
 	frame := func(fin bool, rsv byte, op byte, p []byte) []byte {
 		return wstest.AppendFrame(nil, wstest.Frame{Fin: fin, Rsv: rsv, Op: op, Payload: p, Masked: true, Mask: [4]byte{9, 8, 7, 6}})
 	}
+	const limit = 4096
 	f.Add(uint8(0), frame(true, 0, wstest.OpText, []byte("hello")))
 	f.Add(uint8(0), append(frame(false, 0, wstest.OpText, []byte("he")), frame(true, 0, wstest.OpContinuation, []byte("llo"))...))
 	f.Add(uint8(0), frame(true, 0, wstest.OpPing, []byte("p")))
@@ -43,38 +74,33 @@ func FuzzConn(f *testing.F) {
 	f.Add(uint8(1), frame(true, wstest.RSV1, wstest.OpBinary, []byte{0xff, 0xff, 0xff}))
 	f.Add(uint8(2), []byte("\x00hello\xff\x00wor"))
 	f.Add(uint8(2), []byte("\x80\x7f\xff\x00"))
-	const limit = 4096
+	// x-webkit-deflate-frame: a compressed frame that inflates to nearly
+	// the limit, then a raw continuation as long: together twice the
+	// limit, which counting wire bytes let through.
+	f.Add(uint8(3), append(frame(false, wstest.RSV1, wstest.OpBinary, deflateRaw(make([]byte, limit-8))),
+		frame(true, 0, wstest.OpContinuation, make([]byte, limit-8))...))
+	f.Add(uint8(3), frame(true, wstest.RSV1, wstest.OpText, deflateRaw([]byte("hello"))))
 	f.Fuzz(func(t *testing.T, mode uint8, input []byte) {
-		terminated := 0
-		h := &Funcs{
-			OnHandle: func(c *Conn, fr Frame) error {
-				if len(fr.Payload) > limit {
-					t.Fatalf("Handle got %d bytes, limit %d", len(fr.Payload), limit)
-				}
-				if fr.Op.IsControl() {
-					return nil
-				}
-				return c.Send(fr)
-			},
-			OnTerminate: func(*Conn, Reason) { terminated++ },
-		}
+		h := &fuzzHandler{t: t, limit: limit}
 		sc := &scriptConn{r: bytes.NewReader(input)}
-		opts := Options{MaxMessageSize: limit}.withDefaults()
 		v := VersionRFC6455
-		if mode%3 == 2 {
+		if mode%4 == 2 {
 			v = VersionHixie76
 		}
-		c := newConn(nil, sc, h, opts, v, "", nil)
-		switch mode % 3 {
+		c := newTestConn(sc, h, Options{MaxMessageSize: limit}, v)
+		var p deflate.Params
+		switch mode % 4 {
 		case 1:
-			p := deflate.Params{Kind: deflate.PerMessage}
+			p = deflate.Params{Kind: deflate.PerMessage}
+		case 3:
+			p = deflate.Params{Kind: deflate.PerFrame}
+		}
+		if p.Kind != deflate.None {
 			c.ext, c.comp, c.decomp = p.Kind, deflate.NewCompressor(p), deflate.NewDecompressor(p)
-		case 2:
-			c.legacy = &hixie.Decoder{MaxMessage: limit}
 		}
 		c.serve()
-		if terminated != 1 {
-			t.Fatalf("Terminate called %d times", terminated)
+		if h.terminated != 1 {
+			t.Fatalf("Terminate called %d times", h.terminated)
 		}
 	})
 }

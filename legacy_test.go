@@ -3,15 +3,12 @@ package lariat
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/lariat-ws/lariat/internal/hixie"
 )
 
 // The example handshake of draft-hixie-thewebsocketprotocol-76.
@@ -176,10 +173,10 @@ func TestHixie75(t *testing.T) {
 func TestHixieServerCloses(t *testing.T) {
 	h := newRecorder()
 	h.onHandle = func(c *Conn, f Frame) error {
-		if err := c.SendBinary([]byte("x")); err != ErrNotSupported {
+		if err := c.SendBinary([]byte("x")); err != errNotSupported {
 			t.Errorf("SendBinary on hixie = %v", err)
 		}
-		if err := c.Ping(nil); err != ErrNotSupported {
+		if err := c.Ping(nil); err != errNotSupported {
 			t.Errorf("Ping on hixie = %v", err)
 		}
 		c.SendText("last words")
@@ -214,7 +211,7 @@ func TestHixieErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newRecorder()
-			addr := legacyServer(t, h, func(u *Upgrader) { u.MaxMessageSize = 1000 })
+			addr := legacyServer(t, h, func(u *Upgrader) { u.Options.MaxMessageSize = 1000 })
 			c := dialHixie(t, addr, request76(addr, "")+hixieKey3)
 			c.readHead()
 			c.readN(16)
@@ -273,7 +270,9 @@ func TestHixieRefusals(t *testing.T) {
 // off after HandshakeTimeout, not held forever.
 func TestHixieKey3Timeout(t *testing.T) {
 	h := newRecorder()
-	addr := legacyServer(t, h, func(u *Upgrader) { u.HandshakeTimeout = 100 * time.Millisecond })
+	addr := legacyServer(t, h)
+	defer func(d time.Duration) { hixieKeyTimeout = d }(hixieKeyTimeout)
+	hixieKeyTimeout = 100 * time.Millisecond
 	c := dialHixie(t, addr, request76(addr, ""))
 	c.readHead()
 	if _, err := io.ReadAll(c.br); err != nil {
@@ -287,11 +286,11 @@ func TestHixieKey3Timeout(t *testing.T) {
 func TestHixieUnframeableText(t *testing.T) {
 	h := newRecorder()
 	h.onHandle = func(c *Conn, f Frame) error {
-		if err := c.SendText("bad \xff byte"); !errors.Is(err, hixie.ErrFrame) {
+		if err := c.SendText("bad \xff byte"); err != errUnframeable {
 			t.Errorf("SendText with 0xFF = %v", err)
 		}
 		big := strings.Repeat("x", 10000) + "\xff"
-		if err := c.SendText(big); !errors.Is(err, hixie.ErrFrame) {
+		if err := c.SendText(big); err != errUnframeable {
 			t.Errorf("large SendText with 0xFF = %v", err)
 		}
 		return c.SendText(strings.Repeat("y", 10000))

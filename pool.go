@@ -55,5 +55,6 @@ func putBuf(b *[]byte) {
 	if c < 0 || n != 1<<(c+minClassBits) {
 		return
 	}
+	poison((*b)[:n])
 	bufPools[c].Put(b)
 }

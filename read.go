@@ -1,7 +1,8 @@
 package lariat
 
-// The read side of a connection: frames off the socket into messages,
-// with the waiting for data, posts and timers that reading involves.
+// The read side of a connection: bytes off the transport into the read
+// buffer, frame headers and payloads out of it, and the waiting for data
+// during which posts are delivered and timers run.
 
 import (
 	"errors"
@@ -11,9 +12,11 @@ import (
 	"github.com/lariat-ws/lariat/internal/deflate"
 )
 
-var errBadUTF8 = errors.New("lariat: invalid UTF-8")
+// errBadUTF8 ends a connection whose text is not UTF-8.
+var errBadUTF8 = &connError{kind: ReasonBadEncoding, text: "invalid UTF-8"}
 
-// readHeader returns the next frame header, reading as needed.
+// readHeader returns the next frame header, reading as needed. From then
+// on c.remaining counts the frame's payload bytes not yet consumed.
 func (c *Conn) readHeader() (header, error) {
 	for {
 		if c.rbuf != nil {
@@ -23,6 +26,7 @@ func (c *Conn) readHeader() (header, error) {
 			}
 			if n > 0 {
 				c.r += n
+				c.remaining = h.length
 				return h, nil
 			}
 		}
@@ -32,9 +36,12 @@ func (c *Conn) readHeader() (header, error) {
 	}
 }
 
-// fill reads more bytes into the read buffer, keeping the unread ones.
+// fill reads more bytes into the read buffer, keeping the unread ones. A
+// hibernating connection gives its buffer back first, when nothing is
+// unread and no message or frame is in progress, and waits for the
+// peer's next byte without one.
 func (c *Conn) fill() error {
-	if c.r == c.w && c.hibernate && c.cur.op == 0 && c.rbuf != nil {
+	if c.r == c.w && c.hibernate && c.cur.op == 0 && c.remaining == 0 && c.rbuf != nil {
 		putBuf(c.rbp)
 		c.rbp, c.rbuf, c.r, c.w = nil, nil, 0, 0
 		if c.comp != nil {
@@ -43,7 +50,6 @@ func (c *Conn) fill() error {
 		}
 	}
 	if c.rbuf == nil {
-		// Hibernating: wait for the first byte without holding a buffer.
 		if _, err := c.readSome(c.tiny[:]); err != nil {
 			return err
 		}
@@ -53,15 +59,20 @@ func (c *Conn) fill() error {
 		c.r, c.w = 0, 1
 		return nil
 	}
+	c.compact()
+	n, err := c.readSome(c.rbuf[c.w:])
+	c.w += n
+	return err
+}
+
+// compact makes room at the end of the read buffer.
+func (c *Conn) compact() {
 	if c.r == c.w {
 		c.r, c.w = 0, 0
 	} else if c.w == len(c.rbuf) {
 		c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
 		c.r = 0
 	}
-	n, err := c.readSome(c.rbuf[c.w:])
-	c.w += n
-	return err
 }
 
 // readPayloadInPlace reads a payload that fits in the read buffer and
@@ -79,7 +90,6 @@ func (c *Conn) readPayloadInPlace(h header, validate bool) ([]byte, error) {
 			chunk := c.rbuf[c.r+done : c.r+avail]
 			mask(h.key, done, chunk)
 			if validate && !c.cur.utf8.feed(chunk) {
-				c.skip = int64(n) // the payload starts at c.r
 				return nil, errBadUTF8
 			}
 			done = avail
@@ -93,72 +103,64 @@ func (c *Conn) readPayloadInPlace(h header, validate bool) ([]byte, error) {
 	}
 	p := c.rbuf[c.r : c.r+n : c.r+n]
 	c.r += n
+	c.remaining = 0
 	return p, nil
 }
 
-// readPayloadInto appends a payload to the pooled buffer *bp. Large
-// payloads are read straight from the socket into it, skipping the read
-// buffer.
+// readPayloadInto appends a payload to the pooled buffer *bp, which grows
+// with the bytes that arrive, never with the length the header declared.
+// Large payloads are read straight from the transport into it, skipping
+// the read buffer.
 func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 	n := int(h.length)
-	c.grow(bp, n)
-	m := **bp
-	start := len(m)
-	m = m[:start+n]
-	**bp = m
-	done := 0
-	for done < n {
+	for done := 0; done < n; {
+		var chunk []byte
 		if c.r == c.w && n-done >= len(c.rbuf)/2 {
-			k, err := c.readSome(m[start+done:])
-			if k > 0 {
-				if !c.unmaskChunk(h.key, m[start+done:start+done+k], done, validate) {
-					c.skip = int64(n - done - k)
-					return errBadUTF8
-				}
-				done += k
-			}
+			room := c.room(bp, min(n-done, len(c.rbuf)))
+			room = room[:min(len(room), n-done)]
+			k, err := c.readSome(room)
 			if err != nil {
 				return err
 			}
-			continue
-		}
-		if c.r == c.w {
-			if err := c.fill(); err != nil {
-				return err
+			chunk = room[:k]
+		} else {
+			if c.r == c.w {
+				if err := c.fill(); err != nil {
+					return err
+				}
 			}
+			k := min(c.w-c.r, n-done)
+			chunk = c.room(bp, k)[:k]
+			copy(chunk, c.rbuf[c.r:c.r+k])
+			c.r += k
 		}
-		k := copy(m[start+done:], c.rbuf[c.r:c.w])
-		c.r += k
-		if !c.unmaskChunk(h.key, m[start+done:start+done+k], done, validate) {
-			c.skip = int64(n - done - k)
+		**bp = (**bp)[:len(**bp)+len(chunk)]
+		c.remaining -= int64(len(chunk))
+		mask(h.key, done, chunk)
+		if validate && !c.cur.utf8.feed(chunk) {
 			return errBadUTF8
 		}
-		done += k
+		done += len(chunk)
 	}
 	return nil
 }
-func (c *Conn) unmaskChunk(key uint32, chunk []byte, pos int, validate bool) bool {
-	mask(key, pos, chunk)
-	return !validate || c.cur.utf8.feed(chunk)
-}
 
-// grow makes room for n more bytes in the pooled buffer *bp.
-func (c *Conn) grow(bp **[]byte, n int) {
+// room returns the free space after the bytes in *bp, at least k bytes,
+// growing the buffer by doubling, so that a message costs O(log n)
+// copies and at most twice the memory of the bytes that really came.
+func (c *Conn) room(bp **[]byte, k int) []byte {
 	if *bp == nil {
-		*bp = getBuf(n)
-		return
+		*bp = getBuf(k)
 	}
 	m := **bp
-	if cap(m)-len(m) >= n {
-		return
+	if cap(m)-len(m) < k {
+		nb := getBuf(max(2*cap(m), len(m)+k))
+		*nb = append(*nb, m...)
+		putBuf(*bp)
+		*bp = nb
+		m = *nb
 	}
-	// Double, so that a message in many fragments costs O(log n) copies,
-	// but never reserve past the limit.
-	size := min(max(2*cap(m), len(m)+n), int(c.opts.MaxMessageSize))
-	nb := getBuf(max(size, len(m)+n))
-	*nb = append(*nb, m...)
-	putBuf(*bp)
-	*bp = nb
+	return m[len(m):cap(m)]
 }
 
 // inflateInto inflates the compressed bytes gathered in zbp onto the end
@@ -166,21 +168,20 @@ func (c *Conn) grow(bp **[]byte, n int) {
 // validates the new text.
 func (c *Conn) inflateInto(validate bool) error {
 	z := *c.zbp
-	if c.mbp == nil {
-		// A guess that fits most messages; Inflate grows it if not. The
-		// byte beyond lets Inflate see the end of the data without
-		// growing a buffer that the message fills exactly.
-		c.mbp = getBuf(min(max(8*len(z), 4096), int(c.opts.MaxMessageSize)) + 1)
+	start := 0
+	if c.mbp != nil {
+		start = len(*c.mbp)
 	}
+	limit := int(min(c.opts.MaxMessageSize-int64(start), int64(maxInt)))
+	c.room(&c.mbp, min(max(8*len(z), 4096), limit)+1)
 	m := *c.mbp
-	start := len(m)
-	out, err := c.decomp.Inflate(m, z, int(c.opts.MaxMessageSize)-start)
+	out, err := c.decomp.Inflate(m, z, limit)
 	*c.zbp = z[:0]
 	switch {
 	case errors.Is(err, deflate.ErrTooBig):
-		return ending{c.end(ReasonTooBig, StatusMessageTooBig, "message too big", nil)}
+		return errTooBig
 	case err != nil:
-		return ending{c.end(ReasonBadEncoding, StatusInvalidPayload, "invalid compressed data", err)}
+		return fail(ReasonBadEncoding, "invalid compressed data", nil)
 	}
 	if cap(out) != cap(m) {
 		// Inflate outgrew the pooled buffer: keep its larger one.
@@ -188,33 +189,38 @@ func (c *Conn) inflateInto(validate bool) error {
 		c.mbp = new([]byte)
 	}
 	*c.mbp = out
+	c.cur.n = int64(len(out))
 	if validate && !c.cur.utf8.feed(out[start:]) {
 		return errBadUTF8
 	}
 	return nil
 }
 
-// readSome reads from the socket into p and, while it waits, delivers the
-// mailbox to Info, honours SetActive(false) and the idle timeout. It
-// returns n > 0 or an error.
+const maxInt = int(^uint(0) >> 1)
+
+// readSome reads from the transport into p and, while it waits, flushes
+// what callbacks sent, delivers the mailbox to Info, honours
+// SetActive(false), Shutdown and the timers. It returns n > 0 or an error.
 func (c *Conn) readSome(p []byte) (int, error) {
 	for {
 		if c.goingAway.Load() {
-			return 0, ending{c.end(ReasonShutdown, StatusGoingAway, "going away", nil)}
+			return 0, fail(ReasonShutdown, "going away", nil)
 		}
 		if c.hasMail.Load() {
-			if r := c.deliverMail(); r != nil {
-				return 0, ending{r}
+			if err := c.deliverMail(); err != nil {
+				return 0, err
 			}
 			continue
 		}
+		// About to wait for the peer: what the callbacks sent leaves
+		// now, in one write.
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
 		if !c.active {
-			c.state.Store(connParked)
-			if !c.hasMail.Load() && !c.goingAway.Load() {
-				<-c.wake
+			if err := c.pause(); err != nil {
+				return 0, err
 			}
-			c.state.Store(connBusy)
-			c.readSeen = true // a pause is not idleness
 			continue
 		}
 		if err := c.armRead(); err != nil {
@@ -224,7 +230,7 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		// past; the state it checks must be set before the mailbox is
 		// looked at one last time, or a post in between would be missed.
 		c.state.Store(connReading)
-		if c.hasMail.Load() {
+		if c.hasMail.Load() || c.goingAway.Load() {
 			c.state.Store(connBusy)
 			continue
 		}
@@ -240,80 +246,58 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, err
 		}
-		// A timeout is Post's wake-up, an idle check, or the time to
-		// ping or to give up waiting for a pong. timers plans the next
-		// deadline either way, since Post moved the one on the socket.
-		if r := c.timers(); r != nil {
-			return 0, ending{r}
+		// A timeout is Post's wake-up, Shutdown's, or a timer's. timers
+		// plans the next deadline either way, since a wake-up moved the
+		// one on the transport.
+		if err := c.timers(); err != nil {
+			return 0, err
 		}
 	}
 }
 
-// The idle timeout is kept without reading the clock on every read,
-// which costs more than the rest of receiving a small frame: a read only
-// notes that it happened (readSeen), and the clock is read when a
-// deadline fires. A check that finds reads since the last one moves
-// quietSince to now and looks again a quarter of the timeout later; one
-// that finds none lets the deadline run to quietSince plus the timeout.
-// So a connection is closed between 1 and 1.25 IdleTimeouts after its
-// last read, and one that keeps receiving is woken only four times per
-// IdleTimeout.
-
-// timers acts on whichever of the idle timeout and the automatic ping
-// timers has expired, and plans the next deadline.
-func (c *Conn) timers() *Reason {
-	now := time.Now()
-	if c.readSeen {
-		c.readSeen, c.quietSince = false, now
+// pause waits, while reading is paused, for a post, Shutdown or the next
+// timer.
+func (c *Conn) pause() error {
+	var timeout <-chan time.Time
+	if !c.rdl.IsZero() {
+		t := time.NewTimer(time.Until(c.rdl))
+		defer t.Stop()
+		timeout = t.C
 	}
-	switch {
-	case c.idle > 0 && now.Sub(c.quietSince) >= c.idle:
-		return c.end(ReasonTimeout, StatusNormalClosure, "idle timeout", nil)
-	case !c.pongDue.IsZero() && !now.Before(c.pongDue):
-		return c.end(ReasonTimeout, StatusNormalClosure, "no pong", nil)
-	case c.pongDue.IsZero() && !c.pingAt.IsZero() && !now.Before(c.pingAt):
-		c.pongDue = now.Add(c.opts.PongTimeout)
-		c.pingAt = now.Add(c.opts.PingInterval)
-		c.writeFrame(true, OpPing, 0, nil)
-		if err := c.flush(); err != nil {
-			return c.writeFailed(err)
+	c.state.Store(connPaused)
+	if !c.hasMail.Load() && !c.goingAway.Load() {
+		select {
+		case <-c.wake:
+		case <-timeout:
 		}
 	}
-	c.planDeadline(now)
-	return nil
+	c.state.Store(connBusy)
+	return c.timers()
 }
 
-// planDeadline chooses the next read deadline: the next idle check, the
-// next automatic ping or the pong's deadline, whichever comes first.
-func (c *Conn) planDeadline(now time.Time) {
-	var t time.Time
-	earliest := func(at time.Time) {
-		if t.IsZero() || at.Before(t) {
-			t = at
+// skipRaw discards n bytes of input, without the mailbox or timers: the
+// connection is closing. It reports whether it could.
+func (c *Conn) skipRaw(n int64) bool {
+	for n > 0 {
+		if c.r == c.w && c.fillRaw() != nil {
+			return false
 		}
+		k := min(int64(c.w-c.r), n)
+		c.r += int(k)
+		n -= k
 	}
-	if c.idle > 0 {
-		if c.quietSince.Equal(now) {
-			earliest(now.Add(c.idle / 4))
-		} else {
-			earliest(c.quietSince.Add(c.idle))
-		}
-	}
-	if !c.pongDue.IsZero() {
-		earliest(c.pongDue)
-	} else if !c.pingAt.IsZero() {
-		earliest(c.pingAt)
-	}
-	c.rdl, c.rdlStale = t, true
+	c.remaining = 0
+	return true
 }
 
-// armRead applies the planned read deadline to the socket when it may
-// differ from the one set there: moving a deadline costs a trip into the
-// runtime's poller, so it is not done per read.
-func (c *Conn) armRead() error {
-	if !c.rdlStale {
+// fillRaw reads into the read buffer without the mailbox or timers: the
+// connection is closing.
+func (c *Conn) fillRaw() error {
+	c.compact()
+	n, err := c.nc.Read(c.rbuf[c.w:])
+	c.w += n
+	if n > 0 {
 		return nil
 	}
-	c.rdlStale = false
-	return c.nc.SetReadDeadline(c.rdl)
+	return err
 }

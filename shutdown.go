@@ -2,8 +2,10 @@ package lariat
 
 import (
 	"context"
+	"errors"
 	"net/http"
-	"time"
+	"runtime"
+	"strings"
 )
 
 // An Upgrader keeps count of the connections it serves, because
@@ -13,8 +15,8 @@ import (
 
 // admit reserves a connection slot for a request about to be upgraded, or
 // answers 503 when the Upgrader is shutting down or full. The slot is
-// held until release, which ServeHTTP defers: the connection runs inside
-// ServeHTTP, so the slot lives exactly as long as the connection.
+// held until release: by the handshake if it fails, else by the
+// connection, which gives it back when it ends (done).
 func (u *Upgrader) admit(w http.ResponseWriter, r *http.Request) bool {
 	u.mu.Lock()
 	closing := u.closing
@@ -45,8 +47,11 @@ func (u *Upgrader) release() {
 	u.mu.Unlock()
 }
 
-// track and untrack keep the set of running connections, for Shutdown.
+// track adds a started connection to the set Shutdown closes.
 func (u *Upgrader) track(c *Conn) {
+	if u == nil {
+		return
+	}
 	u.mu.Lock()
 	if u.conns == nil {
 		u.conns = make(map[*Conn]struct{})
@@ -59,10 +64,16 @@ func (u *Upgrader) track(c *Conn) {
 	}
 }
 
-func (u *Upgrader) untrack(c *Conn) {
+// done removes a connection that has ended, Terminate included, and
+// gives back its slot.
+func (u *Upgrader) done(c *Conn) {
+	if u == nil {
+		return
+	}
 	u.mu.Lock()
 	delete(u.conns, c)
 	u.mu.Unlock()
+	u.release()
 }
 
 // Connections reports how many connections the Upgrader is serving,
@@ -73,13 +84,24 @@ func (u *Upgrader) Connections() int {
 	return u.active
 }
 
+// errShutdownInCallback is what Shutdown returns when a connection's own
+// callback calls it: waiting there for every connection to end would wait
+// for that connection too, forever.
+var errShutdownInCallback = errors.New("lariat: Shutdown called from a connection's callback, which would wait for itself; call it from another goroutine")
+
 // Shutdown closes every connection gracefully: each gets a close frame
-// with 1001 (going away) after the frames already queued for it, and its
-// close handshake is awaited until ctx ends; what remains then is closed
-// at once. Every connection's Terminate runs, with ReasonShutdown for
-// those that Shutdown closed. Upgrade requests that arrive after Shutdown
-// began get 503. It returns nil when every connection ended in time, else
-// ctx's error. It is safe for concurrent use.
+// with 1001 (going away) after the frames already queued for it, its
+// close handshake is awaited, and its Terminate runs with
+// ReasonShutdown. Upgrade requests that arrive after Shutdown began get
+// 503.
+//
+// Shutdown returns nil once every connection has ended, Terminate
+// included. If ctx ends first, it closes the sockets of the connections
+// still open, which then end at once with ReasonShutdown and Code 1006,
+// and returns ctx's error without waiting for their Terminate calls: a
+// Terminate that blocks would otherwise hold Shutdown past its deadline.
+// Called from inside a callback, it returns an error at once instead of
+// waiting for its own connection. It is safe for concurrent use.
 //
 // net/http's Server.Shutdown does not see hijacked connections; hook this
 // to it:
@@ -101,11 +123,14 @@ func (u *Upgrader) Shutdown(ctx context.Context) error {
 	}
 	conns := u.snapshotLocked()
 	u.mu.Unlock()
+	for _, c := range conns {
+		c.goAway()
+	}
 	if drained == nil {
 		return nil
 	}
-	for _, c := range conns {
-		c.goAway()
+	if inCallback() {
+		return errShutdownInCallback
 	}
 	select {
 	case <-drained:
@@ -113,18 +138,31 @@ func (u *Upgrader) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	// Out of time: close the sockets; blocked reads and writes fail at
-	// once and the connections terminate.
+	// once and the connections end.
 	u.mu.Lock()
 	conns = u.snapshotLocked()
 	u.mu.Unlock()
 	for _, c := range conns {
+		c.cut.Store(true)
 		c.nc.Close()
 	}
-	select {
-	case <-drained:
-	case <-time.After(time.Second): // a Terminate callback that blocks
-	}
 	return ctx.Err()
+}
+
+// inCallback reports whether the calling goroutine is running one of a
+// connection's callbacks.
+func inCallback() bool {
+	pcs := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, "lariat.(*Conn).invoke") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 func (u *Upgrader) snapshotLocked() []*Conn {
@@ -136,7 +174,7 @@ func (u *Upgrader) snapshotLocked() []*Conn {
 }
 
 // goAway asks the connection to close with 1001 as soon as its goroutine
-// is free: at once if it is waiting for the peer or parked.
+// is free: at once if it is waiting for the peer or paused.
 func (c *Conn) goAway() {
 	c.goingAway.Store(true)
 	c.kick()

@@ -22,9 +22,9 @@ func TestShutdown(t *testing.T) {
 	var mu sync.Mutex
 	var reasons []Reason
 	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) {
-		return &Funcs{
-			OnHandle: func(c *Conn, f Frame) error { return c.Send(f) },
-			OnTerminate: func(c *Conn, r Reason) {
+		return &funcs{
+			onHandle: func(c *Conn, f Frame) error { return c.Send(f) },
+			onTerminate: func(c *Conn, r Reason) {
 				mu.Lock()
 				reasons = append(reasons, r)
 				mu.Unlock()
@@ -82,7 +82,7 @@ func TestShutdown(t *testing.T) {
 func TestShutdownDeadline(t *testing.T) {
 	h := newRecorder()
 	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) { return h, nil }}
-	u.CloseTimeout = time.Minute
+	u.Options.CloseTimeout = time.Minute
 	srv := httptest.NewServer(u)
 	t.Cleanup(func() { srv.Close(); waitNoConnGoroutines(t) })
 	c := wstest.Dial(t, "ws"+strings.TrimPrefix(srv.URL, "http"))
@@ -156,7 +156,7 @@ func TestMaxConnections(t *testing.T) {
 
 // newRecorder2 hands out a fresh echo handler per connection.
 func newRecorder2() Handler {
-	return &Funcs{OnHandle: func(c *Conn, f Frame) error { return c.Send(f) }}
+	return &funcs{onHandle: func(c *Conn, f Frame) error { return c.Send(f) }}
 }
 
 // TestWriteTimeout: a peer that stops reading is dropped after
@@ -172,7 +172,7 @@ func TestWriteTimeout(t *testing.T) {
 		}
 		return nil
 	}
-	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.WriteTimeout = 200 * time.Millisecond }))
+	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.Options.WriteTimeout = 200 * time.Millisecond }))
 	r := h.reason(t)
 	if r.Kind != ReasonTimeout || r.Text != "write timeout" {
 		t.Fatalf("reason %+v", r)
@@ -180,30 +180,35 @@ func TestWriteTimeout(t *testing.T) {
 	_ = c
 }
 
-func TestAutoPing(t *testing.T) {
+// TestQuietPeerStays: with the default rule, a peer that sends nothing
+// but answers pings, as an idle browser tab does, stays connected well
+// past IdleTimeout; once it stops answering it is closed with 1000
+// within 1.25 IdleTimeouts of its last pong.
+func TestQuietPeerStays(t *testing.T) {
 	h := newRecorder()
-	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) {
-		u.PingInterval = 50 * time.Millisecond
-		u.PongTimeout = 300 * time.Millisecond
-	}))
-	for range 3 {
+	const idle = 200 * time.Millisecond
+	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.Options.IdleTimeout = idle }))
+	start := time.Now()
+	for range 6 {
 		f, err := c.ReadFrame()
 		if err != nil || f.Op != wstest.OpPing {
 			t.Fatalf("want ping, got %v %v", f, err)
 		}
 		c.WritePong(f.Payload)
 	}
-	// Now stop answering: the server gives up after PongTimeout.
-	for {
-		f, err := c.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Op == wstest.OpClose {
-			break
-		}
+	// Each ping came after half an IdleTimeout of silence: the
+	// connection has outlived three IdleTimeouts.
+	if d := time.Since(start); d < 3*idle {
+		t.Fatalf("6 pings in %v", d)
 	}
-	if r := h.reason(t); r.Kind != ReasonTimeout || r.Text != "no pong" {
+	// Now stop answering: the next ping goes unanswered and the server
+	// gives up.
+	f, err := c.ReadFrame()
+	if err != nil || f.Op != wstest.OpPing {
+		t.Fatalf("want ping, got %v %v", f, err)
+	}
+	c.WantClose(1000)
+	if r := h.reason(t); r.Kind != ReasonTimeout || r.Text != "idle timeout" || r.Code != 1000 {
 		t.Fatalf("reason %+v", r)
 	}
 }
@@ -281,7 +286,7 @@ func TestLogger(t *testing.T) {
 // process and the server go on.
 func TestTerminatePanic(t *testing.T) {
 	var buf safeBuffer
-	url := serve(t, &Funcs{OnTerminate: func(*Conn, Reason) { panic("in terminate") }}, func(u *Upgrader) {
+	url := serve(t, &funcs{onTerminate: func(*Conn, Reason) { panic("in terminate") }}, func(u *Upgrader) {
 		u.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 	})
 	c := wstest.Dial(t, url)

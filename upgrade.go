@@ -1,13 +1,15 @@
 package lariat
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,170 +20,49 @@ import (
 	"github.com/lariat-ws/lariat/internal/hixie"
 )
 
-// Version is the protocol generation a connection speaks.
-type Version uint8
-
-// The generations lariat speaks. The values of the RFC and the hybi drafts
-// are their Sec-WebSocket-Version numbers.
-const (
-	VersionHybi07   Version = 7
-	VersionHybi08   Version = 8
-	VersionRFC6455  Version = 13
-	VersionHixie75  Version = 75
-	VersionHixie76  Version = 76
-	supportedHeader         = "13, 8, 7"
-)
-
-// String names the generation, as in "RFC 6455" or "hixie-76".
-func (v Version) String() string {
-	switch v {
-	case VersionHybi07:
-		return "hybi-07"
-	case VersionHybi08:
-		return "hybi-08"
-	case VersionRFC6455:
-		return "RFC 6455"
-	case VersionHixie75:
-		return "hixie-75"
-	case VersionHixie76:
-		return "hixie-76"
-	}
-	return "Version(" + itoa(int(v)) + ")"
-}
-
-// Options are the settings of one connection. The zero value of every
-// field means its safe default, so Options{} is a sound configuration.
-type Options struct {
-	// IdleTimeout closes a connection that receives nothing for this long
-	// (with 1000), checked without reading the clock per frame: the close
-	// comes between 1 and 1.25 IdleTimeouts after the last data. Zero
-	// means 60 s; a negative value disables it.
-	IdleTimeout time.Duration
-
-	// WriteTimeout bounds every write to the socket; a peer that does not
-	// read for this long is disconnected. Zero means 30 s; a negative
-	// value disables it.
-	WriteTimeout time.Duration
-
-	// CloseTimeout bounds the wait for the peer's close frame after the
-	// server sent its own. Zero means 3 s.
-	CloseTimeout time.Duration
-
-	// MaxMessageSize is the largest message accepted, after reassembly
-	// (and inflation, with compression); a larger one closes the
-	// connection with 1009 before its payload is read. Zero means 1 MiB.
-	MaxMessageSize int64
-
-	// SkipUTF8Validation turns off the validation of text messages. By
-	// default invalid UTF-8 closes the connection with 1007, as RFC 6455
-	// §8.1 requires.
-	SkipUTF8Validation bool
-
-	// ReadBufferSize and WriteBufferSize size the pooled buffers a
-	// connection holds while it is not hibernating. Zero means 4096.
-	// Messages up to half the read buffer are handed to Handle without a
-	// copy; larger ones are read into a pooled buffer of their own size.
-	ReadBufferSize, WriteBufferSize int
-
-	// MailboxSize bounds the messages Post may queue for one connection
-	// before it returns ErrMailboxFull. Zero means 1024.
-	MailboxSize int
-
-	// FragmentSize, when positive, splits each message the server sends
-	// into frames of at most this many payload bytes (after compression,
-	// for permessage-deflate). Zero sends every message in one frame.
-	FragmentSize int
-
-	// PingInterval, when positive, makes lariat ping the peer this often,
-	// and PongTimeout bounds the wait for its pong (zero means
-	// PingInterval); a peer that does not answer in time is closed with
-	// 1000 and Terminate gets ReasonTimeout. Pings are off by default:
-	// like Cowboy, lariat leaves them to the handler unless asked.
-	PingInterval, PongTimeout time.Duration
-
-	// Compress negotiates compression when the client offers it:
-	// permessage-deflate, or x-webkit-deflate-frame from older browsers.
-	// Off by default. (Cowboy: compress.)
-	Compress bool
-
-	// Deflate shapes the compression that Compress negotiates: context
-	// takeover, window sizes, level and the smallest message compressed.
-	Deflate DeflateOptions
-}
-
-const (
-	defaultIdleTimeout    = 60 * time.Second
-	defaultWriteTimeout   = 30 * time.Second
-	defaultCloseTimeout   = 3 * time.Second
-	defaultMaxMessageSize = 1 << 20
-	defaultBufferSize     = 4096
-	minBufferSize         = 256
-	defaultMailboxSize    = 1024
-)
-
-// withDefaults returns o with every zero field set to its default.
-func (o Options) withDefaults() Options {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&o.IdleTimeout, defaultIdleTimeout)
-	def(&o.WriteTimeout, defaultWriteTimeout)
-	def(&o.CloseTimeout, defaultCloseTimeout)
-	if o.MaxMessageSize <= 0 {
-		o.MaxMessageSize = defaultMaxMessageSize
-	}
-	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = defaultBufferSize
-	}
-	if o.WriteBufferSize <= 0 {
-		o.WriteBufferSize = defaultBufferSize
-	}
-	o.ReadBufferSize = max(o.ReadBufferSize, minBufferSize)
-	o.WriteBufferSize = max(o.WriteBufferSize, minBufferSize)
-	if o.MailboxSize <= 0 {
-		o.MailboxSize = defaultMailboxSize
-	}
-	if o.PingInterval > 0 && o.PongTimeout <= 0 {
-		o.PongTimeout = o.PingInterval
-	}
-	return o
-}
-
 // Upgrader is an http.Handler that upgrades requests to WebSocket
 // connections and runs each with a Handler made by New. ServeHTTP returns
-// once the 101 response is written; the connection then runs on a
+// once the handshake response is written; the connection then runs on a
 // goroutine of its own, so that net/http can free what it held for the
 // request (some 10 KB of buffers and a deep stack).
+//
+// Requests that are not WebSocket upgrades get 426 Upgrade Required; to
+// serve a page on the same route, use Wrap.
 //
 // An Upgrader must not be changed or copied after its first use; it is
 // then safe for concurrent use, as net/http requires of a Handler.
 type Upgrader struct {
 	// New makes the Handler for one connection (Cowboy's init/2). It runs
-	// on the HTTP request, before the 101 response: it may read headers
-	// and cookies, choose a subprotocol from hs.Protocols, add response
-	// headers and change the connection's options through hs. An error
-	// refuses the upgrade: an *HTTPError chooses the status and body;
-	// any other error is answered 403 Forbidden.
+	// on the HTTP request, before the handshake response: it may read
+	// headers and cookies, choose a subprotocol from hs.Protocols, add
+	// response headers and change the connection's options through hs.
+	// An error refuses the upgrade: an *HTTPError chooses the status and
+	// body; any other error is answered 403 Forbidden.
 	New func(r *http.Request, hs *Handshake) (Handler, error)
 
-	// Options are the defaults of every connection; New may change them
+	// Options are the settings of every connection; New may change them
 	// for one connection through hs.Options.
-	Options
+	Options Options
 
-	// CheckOrigin decides whether a browser's request from another origin
-	// may connect. When nil, only requests whose Origin (or
-	// Sec-WebSocket-Origin, for versions 7 and 8) names the request's
-	// Host are accepted, and requests without an origin, which browsers
-	// always send, are accepted too. A refused origin gets 403; this
-	// stops cross-site WebSocket hijacking.
+	// CheckOrigin decides whether a browser's request may connect. When
+	// nil, a request is accepted when it carries no Origin (browsers
+	// always send one; other clients need not), or when its Origin is an
+	// http or https URL whose host and port are the request's Host, a
+	// default port (80, 443) being the same as none, and whose scheme is
+	// https when the request came over TLS. Origin is preferred to the
+	// Sec-WebSocket-Origin of the hybi-07/08 drafts. A refused origin
+	// gets 403; this stops cross-site WebSocket hijacking.
+	//
+	// Comparing with Host cannot stop DNS rebinding, where an attacker's
+	// name resolves to your server and the browser sends the attacker's
+	// Host and Origin alike: a server on a private address, or one that
+	// trusts cookies, should list its own origins:
+	//
+	//	allowed := map[string]bool{"https://example.com": true}
+	//	up.CheckOrigin = func(r *http.Request) bool {
+	//		return allowed[r.Header.Get("Origin")] && r.Host == "example.com"
+	//	}
 	CheckOrigin func(r *http.Request) bool
-
-	// Fallback serves requests that are not WebSocket upgrades, so that
-	// an existing route can keep working at the same path. When nil, they
-	// get 426 Upgrade Required.
-	Fallback http.Handler
 
 	// Legacy accepts the hixie-75 and hixie-76 drafts of 2010 that old
 	// browsers and some devices still speak. It is off by default: those
@@ -191,17 +72,12 @@ type Upgrader struct {
 	// that says why.
 	Legacy bool
 
-	// HandshakeTimeout bounds the wait for the 8 bytes a hixie-76 client
-	// sends after its request header. Zero means 10 s. (net/http's
-	// Server.ReadHeaderTimeout bounds the request itself.)
-	HandshakeTimeout time.Duration
-
 	// MaxConnections, when positive, bounds the connections served at
 	// once; upgrade requests past it get 503 with Retry-After.
 	MaxConnections int
 
-	// Logger, when set, receives refused handshakes and handler panics.
-	// Nothing is logged per message.
+	// Logger, when set, receives refused handshakes at Info and panics at
+	// Error. Nothing is logged per message.
 	Logger *slog.Logger
 
 	mu      sync.Mutex
@@ -227,7 +103,7 @@ type Handshake struct {
 	// forbids answering with a protocol the client did not offer.
 	Protocol string
 
-	// Header holds extra headers for the 101 response, such as
+	// Header holds extra headers for the handshake response, such as
 	// Set-Cookie.
 	Header http.Header
 
@@ -236,7 +112,7 @@ type Handshake struct {
 }
 
 // HTTPError refuses an upgrade with a status code and a short plain-text
-// message. New returns it.
+// message. New returns it. It is a plain value.
 type HTTPError struct {
 	Status  int
 	Message string
@@ -244,26 +120,97 @@ type HTTPError struct {
 
 // Error describes the refusal.
 func (e *HTTPError) Error() string {
-	return "lariat: refused with " + itoa(e.Status) + ": " + e.Message
+	return "lariat: refused with " + strconv.Itoa(e.Status) + ": " + e.Message
 }
 
 // Wrap returns an http.Handler that upgrades WebSocket requests as u does
-// and passes every other request to fallback: the way to add a WebSocket
-// endpoint to a route that already serves a page.
+// and passes every other request to page: the way to serve a WebSocket
+// endpoint and a page on one route. Every handler Wrap returns shares u,
+// so Shutdown and MaxConnections see every connection whichever route it
+// came by.
 //
 //	mux.Handle("/chat", up.Wrap(chatPage))
-func (u *Upgrader) Wrap(fallback http.Handler) http.Handler {
-	return &wrapped{u: u, fallback: fallback}
+//
+// A CONNECT request never reaches page: it is a WebSocket request over
+// HTTP/2 or nothing lariat serves.
+func (u *Upgrader) Wrap(page http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { u.serve(w, r, page) })
 }
 
-// wrapped shares its Upgrader, so that Shutdown and MaxConnections see
-// every connection whichever route it came by.
-type wrapped struct {
-	u        *Upgrader
-	fallback http.Handler
+// ServeHTTP upgrades the request and starts the connection, or answers
+// with the status that says why not. It returns once the handshake
+// response is written.
+func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.serve(w, r, nil) }
+
+func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, page http.Handler) {
+	if r.Method == http.MethodConnect {
+		u.serveConnect(w, r)
+		return
+	}
+	if !isUpgrade(r) {
+		if page != nil {
+			page.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Upgrade", "websocket")
+		w.Header().Set("Sec-WebSocket-Version", supportedVersions)
+		u.refuse(w, r, http.StatusUpgradeRequired, "this endpoint speaks WebSocket only")
+		return
+	}
+	var g generation
+	if r.Header.Get("Sec-Websocket-Version") == "" && r.Method == http.MethodGet && (hixie.IsHixie76(r.Header) || hixie.IsHixie75(r.Header)) {
+		if !u.Legacy {
+			w.Header().Set("Sec-WebSocket-Version", supportedVersions)
+			u.refuse(w, r, http.StatusUpgradeRequired, "this server does not accept the hixie-75/76 drafts (Upgrader.Legacy is off); use RFC 6455")
+			return
+		}
+		g = parseHixie(r)
+	} else {
+		g = parseRFC6455(r)
+	}
+	if g.status != 0 {
+		for k, v := range g.header {
+			w.Header()[k] = v
+		}
+		u.refuse(w, r, g.status, g.problem)
+		return
+	}
+	u.upgrade(w, r, &g)
 }
 
-func (h *wrapped) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.u.serve(w, r, h.fallback) }
+// serveConnect answers a CONNECT request. WebSocket over HTTP/2 (RFC
+// 8441) is not served yet: such a request is refused with 501, and no
+// CONNECT ever reaches a page handler.
+func (u *Upgrader) serveConnect(w http.ResponseWriter, r *http.Request) {
+	u.refuse(w, r, http.StatusNotImplemented, "WebSocket over HTTP/2 is not served here")
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade at all. Other
+// requests belong to the page handler.
+func isUpgrade(r *http.Request) bool {
+	return httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "websocket")
+}
+
+// A generation is what differs between the handshakes of the protocol
+// generations: how the request is judged, how the response is built, and
+// what the response needs once the connection is hijacked. Everything
+// else, from the origin check to the start of the connection, is
+// upgrade's, for all of them.
+type generation struct {
+	version   Version
+	protocols []string
+	status    int // the refusal, when not 0
+	problem   string
+	header    http.Header // headers for the refusal
+
+	// response returns the handshake response head for the chosen
+	// protocol and extension.
+	response func(hs *Handshake, ext string) ([]byte, error)
+
+	// hijacked completes the response once the connection is taken
+	// over: hixie-76 needs the 8 bytes that follow the request.
+	hijacked func(u *Upgrader, nc net.Conn, br *bufio.Reader, head []byte) ([]byte, error)
+}
 
 // The GUID of RFC 6455 §1.3, appended to the client's key.
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -277,61 +224,163 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h.Sum(sum[:0]))
 }
 
-// isUpgrade reports whether r asks for a WebSocket upgrade at all. Other
-// requests belong to the fallback.
-func isUpgrade(r *http.Request) bool {
-	return httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], "websocket")
+// parseRFC6455 judges an RFC 6455 or hybi-07/08 upgrade request (RFC 6455
+// §4.2.1).
+func parseRFC6455(r *http.Request) generation {
+	refuse := func(status int, problem string) generation {
+		return generation{status: status, problem: problem}
+	}
+	if r.Method != http.MethodGet {
+		return generation{status: http.StatusMethodNotAllowed, problem: "WebSocket upgrades use GET",
+			header: http.Header{"Allow": {http.MethodGet}}}
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return refuse(http.StatusBadRequest, "WebSocket needs HTTP/1.1 or later")
+	}
+	if !httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") {
+		return refuse(http.StatusBadRequest, "Connection header lacks the upgrade token")
+	}
+	var v Version
+	switch r.Header.Get("Sec-Websocket-Version") {
+	case "13":
+		v = VersionRFC6455
+	case "8":
+		v = VersionHybi08
+	case "7":
+		v = VersionHybi07
+	default:
+		return generation{status: http.StatusUpgradeRequired, problem: "unsupported Sec-WebSocket-Version",
+			header: http.Header{"Sec-Websocket-Version": {supportedVersions}}}
+	}
+	keys := r.Header["Sec-Websocket-Key"]
+	if len(keys) != 1 || !validKey(keys[0]) {
+		return refuse(http.StatusBadRequest, "Sec-WebSocket-Key is not one key of 16 bytes in base64")
+	}
+	accept := acceptKey(strings.TrimSpace(keys[0]))
+	return generation{
+		version:   v,
+		protocols: headerTokens(r.Header["Sec-Websocket-Protocol"]),
+		response: func(hs *Handshake, ext string) ([]byte, error) {
+			var b bytes.Buffer
+			b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
+			b.WriteString(accept)
+			b.WriteString("\r\n")
+			if hs.Protocol != "" {
+				b.WriteString("Sec-WebSocket-Protocol: " + hs.Protocol + "\r\n")
+			}
+			if ext != "" {
+				b.WriteString("Sec-WebSocket-Extensions: " + ext + "\r\n")
+			}
+			if err := hs.Header.Write(&b); err != nil {
+				return nil, err
+			}
+			b.WriteString("\r\n")
+			return b.Bytes(), nil
+		},
+	}
 }
 
-// ServeHTTP performs the handshake and, when it succeeds, runs the
-// connection until it ends.
-func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.serve(w, r, u.Fallback) }
+// validKey reports whether key is the base64 form of 16 bytes (RFC 6455
+// §4.1: "a randomly selected 16-byte value that has been
+// base64-encoded"). The length is checked before anything is decoded.
+func validKey(key string) bool {
+	key = strings.TrimSpace(key)
+	if len(key) != 24 {
+		return false
+	}
+	var raw [18]byte
+	n, err := base64.StdEncoding.Decode(raw[:], []byte(key))
+	return err == nil && n == 16
+}
 
-func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.Handler) {
-	if !isUpgrade(r) {
-		if fallback != nil {
-			fallback.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Set("Upgrade", "websocket")
-		w.Header().Set("Sec-WebSocket-Version", supportedHeader)
-		u.refuse(w, r, http.StatusUpgradeRequired, "this endpoint speaks WebSocket only")
-		return
+// originAllowed applies CheckOrigin, or the same-origin default.
+func (u *Upgrader) originAllowed(r *http.Request) bool {
+	if u.CheckOrigin != nil {
+		return u.CheckOrigin(r)
 	}
-	if r.Header.Get("Sec-Websocket-Version") == "" && (hixie.IsHixie76(r.Header) || hixie.IsHixie75(r.Header)) && r.Method == http.MethodGet {
-		if !u.Legacy {
-			w.Header().Set("Sec-WebSocket-Version", supportedHeader)
-			u.refuse(w, r, http.StatusUpgradeRequired, "this server does not accept the hixie-75/76 drafts (Upgrader.Legacy is off); use RFC 6455")
-			return
-		}
-		if !u.admit(w, r) {
-			return
-		}
-		if !u.serveLegacy(w, r) {
-			u.release()
-		}
-		return
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		origin = r.Header.Get("Sec-Websocket-Origin") // hybi-07/08
 	}
-	v, status, problem := checkRequest(r)
-	if status != 0 {
-		if status == http.StatusUpgradeRequired {
-			w.Header().Set("Sec-WebSocket-Version", supportedHeader)
-		}
-		if status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", http.MethodGet)
-		}
-		u.refuse(w, r, status, problem)
-		return
+	if origin == "" {
+		return true
 	}
-	if !u.originAllowed(r, v) {
+	return sameOrigin(origin, r.Host, r.TLS != nil)
+}
+
+// sameOrigin reports whether a browser's origin, an http or https URL
+// (RFC 6454 serialises it as scheme "://" host [":" port]), names the
+// request's host (its Host field): the same name and the same port, a
+// missing port being the scheme's default. A TLS request needs an https
+// origin. A request that came in the clear may still have come through a
+// proxy that ended TLS, so when its Host has no port either default port
+// matches.
+func sameOrigin(origin, host string, tls bool) bool {
+	scheme, rest, ok := strings.Cut(origin, "://")
+	if !ok {
+		return false
+	}
+	var port string
+	switch strings.ToLower(scheme) {
+	case "https":
+		port = "443"
+	case "http":
+		if tls {
+			return false // a page sent in the clear may not open wss
+		}
+		port = "80"
+	default:
+		return false
+	}
+	oName, oPort := splitHostPort(rest, port)
+	hName, hPort := splitHostPort(host, "")
+	if !strings.EqualFold(oName, hName) {
+		return false
+	}
+	switch {
+	case hPort != "":
+		return oPort == hPort
+	case tls:
+		return oPort == "443"
+	}
+	return oPort == "80" || oPort == "443"
+}
+
+// splitHostPort splits host[:port], IPv6 literals in brackets included,
+// giving port def when there is none.
+func splitHostPort(hostport, def string) (host, port string) {
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		return h, p
+	}
+	return strings.Trim(hostport, "[]"), def
+}
+
+// headerTokens splits comma-separated header values into trimmed,
+// non-empty elements.
+func headerTokens(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// upgrade is the handshake's ending, the same for every generation: the
+// origin check, admission, New, the options, the extension, the hijack
+// and the start of the connection, with the admission slot given back on
+// every path that does not start one, a panic in New included.
+func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, g *generation) {
+	if !u.originAllowed(r) {
 		u.refuse(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
 	if !u.admit(w, r) {
 		return
 	}
-	// From here the slot is the connection's, released when it ends,
-	// unless the upgrade fails first.
 	started := false
 	defer func() {
 		if !started {
@@ -339,8 +388,8 @@ func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.H
 		}
 	}()
 	hs := &Handshake{
-		Version:   v,
-		Protocols: headerTokens(r.Header["Sec-Websocket-Protocol"]),
+		Version:   g.version,
+		Protocols: g.protocols,
 		Header:    http.Header{},
 		Options:   u.Options.withDefaults(),
 	}
@@ -350,17 +399,52 @@ func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.H
 	}
 	hs.Options = hs.Options.withDefaults()
 	var ext extension
-	if hs.Options.Compress {
-		cfg := hs.Options.Deflate.config()
+	if hs.Options.Compression != nil && !g.version.isHixie() {
+		cfg := hs.Options.Compression.config()
 		if err := cfg.Validate(); err != nil {
-			u.logError("invalid DeflateOptions", "err", err)
+			u.logError("invalid CompressionOptions", "err", err)
 			u.abandon(h, hs, err)
 			http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 			return
 		}
 		ext.header, ext.params, _ = deflate.Negotiate(r.Header["Sec-Websocket-Extensions"], cfg)
 	}
-	started = u.upgrade(w, r, h, hs, ext, acceptKey(r.Header.Get("Sec-Websocket-Key")))
+	head, err := g.response(hs, ext.header)
+	if err != nil {
+		u.abandon(h, hs, err)
+		u.refuse(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		u.logError("hijack failed", "err", err)
+		http.Error(w, "WebSocket upgrade not possible on this connection", http.StatusInternalServerError)
+		u.abandon(h, hs, err)
+		return
+	}
+	// net/http may have set deadlines for the request; the connection
+	// keeps its own.
+	nc.SetDeadline(time.Time{})
+	if g.hijacked != nil {
+		if head, err = g.hijacked(u, nc, brw.Reader, head); err != nil {
+			nc.Close()
+			u.abandon(h, hs, err)
+			return
+		}
+	}
+	// Whatever the client sent after its request is already in the
+	// server's buffer: those bytes are the connection's first frames.
+	var buffered []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		buffered, _ = brw.Reader.Peek(n)
+	}
+	c := newConn(u, nc, h, hs, buffered)
+	if ext.params.Kind != deflate.None {
+		c.ext = ext.params.Kind
+		c.comp = deflate.NewCompressor(ext.params)
+		c.decomp = deflate.NewDecompressor(ext.params)
+	}
+	started = c.start(head)
 }
 
 // extension is the compression extension accepted for a connection.
@@ -395,76 +479,6 @@ func (u *Upgrader) newHandler(w http.ResponseWriter, r *http.Request, hs *Handsh
 	return h, true
 }
 
-// checkRequest validates an upgrade request (RFC 6455 §4.2.1) and returns
-// its version, or the status and text of the refusal.
-func checkRequest(r *http.Request) (v Version, status int, problem string) {
-	if r.Method != http.MethodGet {
-		return 0, http.StatusMethodNotAllowed, "WebSocket upgrades use GET"
-	}
-	if !r.ProtoAtLeast(1, 1) {
-		return 0, http.StatusBadRequest, "WebSocket needs HTTP/1.1 or later"
-	}
-	if !httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") {
-		return 0, http.StatusBadRequest, "Connection header lacks the upgrade token"
-	}
-	switch r.Header.Get("Sec-Websocket-Version") {
-	case "13":
-		v = VersionRFC6455
-	case "8":
-		v = VersionHybi08
-	case "7":
-		v = VersionHybi07
-	default:
-		return 0, http.StatusUpgradeRequired, "unsupported Sec-WebSocket-Version"
-	}
-	keys := r.Header["Sec-Websocket-Key"]
-	if len(keys) != 1 {
-		return 0, http.StatusBadRequest, "need exactly one Sec-WebSocket-Key"
-	}
-	// RFC 6455 §4.1: the key "MUST be a nonce consisting of a randomly
-	// selected 16-byte value that has been base64-encoded".
-	var raw [18]byte
-	if n, err := base64.StdEncoding.Decode(raw[:], []byte(strings.TrimSpace(keys[0]))); err != nil || n != 16 || len(strings.TrimSpace(keys[0])) != 24 {
-		return 0, http.StatusBadRequest, "Sec-WebSocket-Key is not 16 bytes in base64"
-	}
-	return v, 0, ""
-}
-
-// originAllowed applies CheckOrigin, or the same-origin default.
-func (u *Upgrader) originAllowed(r *http.Request, v Version) bool {
-	if u.CheckOrigin != nil {
-		return u.CheckOrigin(r)
-	}
-	origin := r.Header.Get("Origin")
-	if v == VersionHybi07 || v == VersionHybi08 {
-		if o := r.Header.Get("Sec-Websocket-Origin"); o != "" {
-			origin = o
-		}
-	}
-	if origin == "" {
-		return true
-	}
-	o, err := url.Parse(origin)
-	if err != nil || o.Host == "" {
-		return false
-	}
-	return strings.EqualFold(o.Host, r.Host)
-}
-
-// headerTokens splits comma-separated header values into trimmed,
-// non-empty elements.
-func headerTokens(values []string) []string {
-	var out []string
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
-}
-
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -472,53 +486,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// upgrade hijacks the connection, writes the 101 response and starts the
-// connection, reporting whether it did.
-func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, h Handler, hs *Handshake, ext extension, accept string) bool {
-	nc, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		u.hijackFailed(w, h, hs, err)
-		return false
-	}
-	// Whatever the client sent after its request is already in the
-	// server's buffer: those bytes are the connection's first frames.
-	var buffered []byte
-	if n := brw.Reader.Buffered(); n > 0 {
-		buffered, _ = brw.Reader.Peek(n)
-	}
-	// net/http may have set deadlines for the request; the connection
-	// keeps its own.
-	nc.SetDeadline(time.Time{})
-	c := newConn(u, nc, h, hs.Options, hs.Version, hs.Protocol, buffered)
-	if ext.params.Kind != deflate.None {
-		c.ext = ext.params.Kind
-		c.comp = deflate.NewCompressor(ext.params)
-		c.decomp = deflate.NewDecompressor(ext.params)
-	}
-
-	var resp bytes.Buffer
-	resp.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
-	resp.WriteString(accept)
-	resp.WriteString("\r\n")
-	if hs.Protocol != "" {
-		resp.WriteString("Sec-WebSocket-Protocol: " + hs.Protocol + "\r\n")
-	}
-	if ext.header != "" {
-		resp.WriteString("Sec-WebSocket-Extensions: " + ext.header + "\r\n")
-	}
-	hs.Header.Write(&resp)
-	resp.WriteString("\r\n")
-	return c.start(resp.Bytes())
-}
-
-// hijackFailed answers a request whose connection could not be taken
-// over: HTTP/2 and some ResponseWriter wrappers cannot hand it over.
-func (u *Upgrader) hijackFailed(w http.ResponseWriter, h Handler, hs *Handshake, err error) {
-	u.logError("hijack failed", "err", err)
-	http.Error(w, "WebSocket upgrade not possible on this connection", http.StatusInternalServerError)
-	u.abandon(h, hs, err)
 }
 
 // abandon terminates a handler whose connection never upgraded. Its Conn

@@ -11,30 +11,36 @@ import (
 	"github.com/lariat-ws/lariat/internal/deflate"
 )
 
+// The misuses of Conn's send methods. They are not exported: a program
+// that makes them is wrong, and the text says how.
+var (
+	errPingTooLong  = errors.New("lariat: control frame payload over 125 bytes")
+	errBadOpcode    = errors.New("lariat: Send takes text, binary, ping or pong frames; use Close to close")
+	errBadCloseCode = errors.New("lariat: close code may not be sent (use 1000-1003, 1007-1014 or 3000-4999)")
+	errNotSupported = errors.New("lariat: the hixie drafts carry text messages only")
+)
+
 // Send sends a text, binary, ping or pong frame. Text payloads are sent
-// as they are: lariat does not validate outgoing UTF-8.
+// as they are: lariat does not validate outgoing UTF-8. Once the
+// connection is closing, Send returns ErrClosed.
 func (c *Conn) Send(f Frame) error {
+	if err := c.sendable(); err != nil {
+		return err
+	}
 	switch f.Op {
 	case OpText, OpBinary:
 		return c.writeData(f.Op, f.Payload)
 	case OpPing, OpPong:
-		if c.legacy != nil {
-			return ErrNotSupported
+		if !c.codec.canPing() {
+			return errNotSupported
 		}
 		if len(f.Payload) > maxControlPayload {
-			return ErrControlTooLong
+			return errPingTooLong
 		}
 		return c.writeFrame(true, f.Op, 0, f.Payload)
 	}
-	return ErrBadOpcode
+	return errBadOpcode
 }
-
-// Errors returned by Conn's send methods for frames that cannot be sent.
-var (
-	ErrControlTooLong = errors.New("lariat: control frame payload over 125 bytes")
-	ErrBadOpcode      = errors.New("lariat: Send takes text, binary, ping or pong frames; use Close to close")
-	ErrBadCloseCode   = errors.New("lariat: close code may not be sent")
-)
 
 // SendText sends s as a text message.
 func (c *Conn) SendText(s string) error {
@@ -45,32 +51,23 @@ func (c *Conn) SendText(s string) error {
 // SendBinary sends p as a binary message.
 func (c *Conn) SendBinary(p []byte) error { return c.writeData(OpBinary, p) }
 
-// writeData sends a data message, compressed when that was negotiated,
-// is on, and makes it smaller. With both extensions a message sent in one
-// frame carries RSV1 on that frame.
+// Ping sends a ping frame. The peer's pong reaches HandleControl, for
+// handlers that implement ControlHandler.
+func (c *Conn) Ping(p []byte) error { return c.Send(Frame{Op: OpPing, Payload: p}) }
+
 func (c *Conn) writeData(op Opcode, p []byte) error {
-	if c.legacy != nil {
-		return c.writeLegacy(op, p)
+	if err := c.sendable(); err != nil {
+		return err
 	}
-	size := c.opts.FragmentSize
-	if size <= 0 {
-		size = len(p)
+	return c.codec.writeData(c, op, p)
+}
+
+// sendable reports why nothing may be sent now, or nil.
+func (c *Conn) sendable() error {
+	if c.closeSent {
+		return ErrClosed
 	}
-	if c.comp == nil || c.noDeflate || c.closeSent {
-		return c.writeFragments(op, 0, p, size)
-	}
-	if c.ext == deflate.PerFrame && len(p) > size {
-		// x-webkit-deflate-frame compresses each frame on its own.
-		for first := true; first || len(p) > 0; first = false {
-			n := min(size, len(p))
-			if err := c.writeCompressed(op, p[:n], n == len(p)); err != nil {
-				return err
-			}
-			op, p = OpContinuation, p[n:]
-		}
-		return nil
-	}
-	return c.writeCompressed(op, p, true)
+	return c.werr
 }
 
 // writeCompressed compresses p and sends it as one message, or as one
@@ -112,34 +109,34 @@ func (c *Conn) writeFragments(op Opcode, rsv byte, p []byte, size int) error {
 	return c.writeFrame(true, op, rsv, p)
 }
 
-// Ping sends a ping frame. The peer's pong reaches Handle.
-func (c *Conn) Ping(p []byte) error { return c.Send(Frame{Op: OpPing, Payload: p}) }
-
-// writeFrame queues or writes one whole frame.
+// writeFrame queues or writes one whole RFC 6455 frame.
 func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
-	if c.closeSent {
-		return ErrClosed
+	if err := c.sendable(); err != nil {
+		return err
 	}
-	if c.werr != nil {
-		return c.werr
-	}
-	if c.wbp == nil {
-		c.wbp = getBuf(c.opts.WriteBufferSize)
-	}
-	wb := *c.wbp
+	wb := c.writeBuf()
 	if len(wb)+maxServerHeaderSize+len(p) <= cap(wb) {
 		wb = appendHeader(wb, fin, rsv, op, len(p))
 		*c.wbp = append(wb, p...)
 		return nil
 	}
 	// Too big for the buffer: write what is buffered, the header and the
-	// payload together, with writev where the connection supports it.
+	// payload together, with writev where the transport supports it.
 	*c.wbp = appendHeader(wb, fin, rsv, op, len(p))
 	return c.writeThrough(p, nil)
 }
 
+// writeBuf returns the write buffer, taking one from the pool if the
+// connection holds none.
+func (c *Conn) writeBuf() []byte {
+	if c.wbp == nil {
+		c.wbp = getBuf(c.opts.WriteBufferSize)
+	}
+	return *c.wbp
+}
+
 // writeThrough writes the buffered bytes, then p and trailer, with one
-// writev where the connection supports it.
+// writev where the transport supports it.
 func (c *Conn) writeThrough(p, trailer []byte) error {
 	c.armWrite()
 	c.iova = [3][]byte{*c.wbp, p, trailer}
@@ -153,28 +150,22 @@ func (c *Conn) writeThrough(p, trailer []byte) error {
 	return err
 }
 
-// flush writes the buffered frames in one write.
+// flush writes the buffered frames in one write and gives the write
+// buffer back to the pool: a connection holds one only while frames wait
+// in it.
 func (c *Conn) flush() error {
-	if c.werr != nil {
+	if c.wbp == nil {
 		return c.werr
 	}
-	if c.wbp == nil {
-		return nil
-	}
-	if len(*c.wbp) > 0 {
+	if len(*c.wbp) > 0 && c.werr == nil {
 		c.armWrite()
-		_, err := c.nc.Write(*c.wbp)
-		*c.wbp = (*c.wbp)[:0]
-		if err != nil {
+		if _, err := c.nc.Write(*c.wbp); err != nil {
 			c.werr = err
-			return err
 		}
 	}
-	if c.hibernate {
-		putBuf(c.wbp)
-		c.wbp = nil
-	}
-	return nil
+	putBuf(c.wbp)
+	c.wbp = nil
+	return c.werr
 }
 
 // armWrite sets the write deadline before a write, moving it only when

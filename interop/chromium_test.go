@@ -19,7 +19,7 @@ func startChat(t *testing.T) *server {
 	room := &chatserver.Room{
 		OnLeave: func(_ *lariat.Conn, r lariat.Reason) { s.record("member", r) },
 	}
-	s = start(t, chatserver.Handler(room, lariat.Options{Compress: true}))
+	s = start(t, chatserver.Handler(room, lariat.Options{Compression: &lariat.CompressionOptions{}}))
 	s.deflate = probeDeflate(t, s.wsURL("/"))
 	return s
 }

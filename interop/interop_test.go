@@ -53,7 +53,7 @@ const (
 // tightDeflate is the server-side compression policy of connections that
 // ask for it with ?deflate=tight: no context kept on either side, small
 // windows.
-var tightDeflate = lariat.DeflateOptions{
+var tightDeflate = lariat.CompressionOptions{
 	ServerNoContextTakeover: true,
 	ClientNoContextTakeover: true,
 	ServerMaxWindowBits:     10,
@@ -152,7 +152,8 @@ func startEcho(t *testing.T, opts ...func(*lariat.Upgrader)) *server {
 				}
 			}
 			if r.URL.Query().Get("deflate") == "tight" {
-				hs.Options.Deflate = tightDeflate
+				o := tightDeflate
+				hs.Options.Compression = &o
 			}
 			name := r.URL.Query().Get("case")
 			s.recordVersion(name, hs.Version)
@@ -164,7 +165,7 @@ func startEcho(t *testing.T, opts ...func(*lariat.Upgrader)) *server {
 					case f.Op == lariat.OpText && string(f.Payload) == cmdClose:
 						return c.Close(serverCloseCode, serverCloseReason)
 					case f.Op == lariat.OpText && string(f.Payload) == cmdProtocol:
-						return c.SendText(c.Subprotocol())
+						return c.SendText(c.Protocol())
 					}
 					return c.Send(f)
 				},
@@ -172,7 +173,7 @@ func startEcho(t *testing.T, opts ...func(*lariat.Upgrader)) *server {
 			}, nil
 		},
 	}
-	up.Compress = true
+	up.Options.Compression = &lariat.CompressionOptions{}
 	for _, o := range opts {
 		o(up)
 	}

@@ -25,8 +25,8 @@ func New() *lariat.Upgrader {
 		},
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
-	up.MaxMessageSize = MaxMessageSize
-	up.Compress = true
+	up.Options.MaxMessageSize = MaxMessageSize
+	up.Options.Compression = &lariat.CompressionOptions{}
 	return up
 }
 

@@ -24,7 +24,9 @@ func main() {
 	flag.Parse()
 
 	var opts lariat.Options
-	opts.Compress = *compress
+	if *compress {
+		opts.Compression = &lariat.CompressionOptions{}
+	}
 	opts.MailboxSize = *mailbox
 
 	room := &chatserver.Room{

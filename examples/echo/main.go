@@ -35,7 +35,9 @@ func main() {
 		New:    func(*http.Request, *lariat.Handshake) (lariat.Handler, error) { return echo{}, nil },
 		Legacy: *legacy,
 	}
-	up.Compress = *compress
+	if *compress {
+		up.Options.Compression = &lariat.CompressionOptions{}
+	}
 	srv := &http.Server{
 		Addr:              *addr,
 		Handler:           up,

@@ -2,8 +2,8 @@ package lariat
 
 import "github.com/lariat-ws/lariat/internal/deflate"
 
-// DeflateOptions shape the compression lariat negotiates when
-// Options.Compress is set: permessage-deflate (RFC 7692) when the client
+// CompressionOptions shape the compression lariat negotiates when
+// Options.Compression is set: permessage-deflate (RFC 7692) when the client
 // offers it, else x-webkit-deflate-frame, the per-frame extension of older
 // Safari and Chrome. Zero values are the defaults.
 //
@@ -16,7 +16,9 @@ import "github.com/lariat-ws/lariat/internal/deflate"
 // the client may refer to all of them: 8 KiB by default for browsers, 32 KiB
 // for clients that cannot be asked for less. Setting both
 // NoContextTakeover fields brings that to zero, at some cost in ratio.
-type DeflateOptions struct {
+//
+// CompressionOptions is a plain value; lariat only reads it.
+type CompressionOptions struct {
 	// ServerNoContextTakeover compresses every message on its own, so the
 	// connection keeps no compression history (up to 8 KiB saved).
 	ServerNoContextTakeover bool
@@ -53,7 +55,7 @@ type DeflateOptions struct {
 	MinSize int
 }
 
-func (o DeflateOptions) config() deflate.Config {
+func (o *CompressionOptions) config() deflate.Config {
 	return deflate.Config{
 		ServerNoContextTakeover: o.ServerNoContextTakeover,
 		ClientNoContextTakeover: o.ClientNoContextTakeover,
@@ -64,11 +66,11 @@ func (o DeflateOptions) config() deflate.Config {
 	}
 }
 
-// SetDeflate turns compression of the messages sent after it off (false)
-// or back on (true), for data that is already compressed or that must not
-// share a compression context with other data. It changes nothing when no
-// compression was negotiated. (Cowboy: {deflate, B}.)
-func (c *Conn) SetDeflate(on bool) { c.noDeflate = !on }
+// SetCompression turns compression of the messages sent after it off
+// (false) or back on (true), for data that is already compressed or that
+// must not share a compression context with other data. It changes
+// nothing when no compression was negotiated. (Cowboy: {deflate, B}.)
+func (c *Conn) SetCompression(on bool) { c.noCompress = !on }
 
 // Compression reports the compression extension negotiated for the
 // connection: "permessage-deflate", "x-webkit-deflate-frame" or "".

@@ -1,0 +1,41 @@
+package lariat
+
+import "net"
+
+// Hooks into the connection engine that only tests use.
+
+// newTestConn makes a connection over nc as a completed handshake would,
+// without an Upgrader.
+func newTestConn(nc net.Conn, h Handler, opts Options, v Version) *Conn {
+	return newConn(nil, nc, h, &Handshake{Version: v, Options: opts.withDefaults()}, nil)
+}
+
+// step reads and dispatches one event, as the run loop does.
+func (c *Conn) step() error {
+	ev, err := c.codec.next(c)
+	if err != nil {
+		return err
+	}
+	return c.dispatch(ev)
+}
+
+// funcs adapts functions to a Handler, for tests that need a closure or
+// two; a nil function behaves as Base.
+type funcs struct {
+	Base
+	onHandle    func(c *Conn, f Frame) error
+	onTerminate func(c *Conn, r Reason)
+}
+
+func (h *funcs) Handle(c *Conn, f Frame) error {
+	if h.onHandle == nil {
+		return nil
+	}
+	return h.onHandle(c, f)
+}
+
+func (h *funcs) Terminate(c *Conn, r Reason) {
+	if h.onTerminate != nil {
+		h.onTerminate(c, r)
+	}
+}

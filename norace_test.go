@@ -1,5 +1,0 @@
-//go:build !race
-
-package lariat
-
-const raceEnabled = false

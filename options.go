@@ -1,0 +1,123 @@
+package lariat
+
+import "time"
+
+// Options are the settings of one connection. The zero value of every
+// field means its safe default, so Options{} is a sound configuration, and
+// the same holds for the Conn methods that change an option later: zero
+// restores the value the connection started with.
+//
+// Options is a plain value: copy it freely; lariat never changes the
+// Options it is given.
+type Options struct {
+	// IdleTimeout closes a connection that receives nothing for this long,
+	// with 1000 and ReasonTimeout. A connection that has received nothing
+	// for half of it is pinged (RFC 6455 and the hybi drafts), and the
+	// pong counts as something received, so a quiet peer that answers
+	// pings, as every browser does by itself, stays connected, while a
+	// peer that answers nothing is closed between 1 and 1.25 IdleTimeouts
+	// after it last sent anything. The clock is not read per frame, hence
+	// the quarter of slack. Zero means 60 s; a negative value disables the
+	// timeout and the pings. The timeout keeps running while reading is
+	// paused with SetActive(false).
+	IdleTimeout time.Duration
+
+	// MessageTimeout bounds the time from the first frame of a message to
+	// its last: a peer that trickles a message in, a byte at a time, is
+	// closed with 1000 and ReasonTimeout between 1 and 1.25
+	// MessageTimeouts after the message began. Zero means 60 s; a negative
+	// value disables it.
+	MessageTimeout time.Duration
+
+	// WriteTimeout bounds every write to the socket; a peer that does not
+	// read for this long is disconnected, without a close frame (a full
+	// socket cannot carry one). Zero means 30 s; a negative value
+	// disables it.
+	WriteTimeout time.Duration
+
+	// CloseTimeout bounds the wait for the peer's close frame after the
+	// server sent its own. Zero means 3 s.
+	CloseTimeout time.Duration
+
+	// MaxMessageSize is the largest message accepted, after reassembly
+	// (and inflation, with compression); a larger one closes the
+	// connection with 1009 as soon as its size is known to be too big.
+	// Zero or less means 1 MiB. Memory for a message grows with the bytes
+	// that arrive, never with the length a frame header declares, so a
+	// large limit costs nothing until a large message really comes.
+	MaxMessageSize int64
+
+	// SkipUTF8Validation turns off the validation of text messages. By
+	// default invalid UTF-8 closes the connection with 1007, as RFC 6455
+	// §8.1 requires.
+	SkipUTF8Validation bool
+
+	// ReadBufferSize and WriteBufferSize size the pooled buffers a
+	// connection takes while it reads and writes. Zero means 4096.
+	// Messages up to half the read buffer are handed to Handle without a
+	// copy; larger ones are gathered in a pooled buffer that grows as
+	// their bytes arrive.
+	ReadBufferSize, WriteBufferSize int
+
+	// MailboxSize and MailboxBytes bound what Post may queue for one
+	// connection: at most MailboxSize messages (zero means 1024) holding
+	// at most MailboxBytes bytes (zero means 1 MiB) of []byte, string and
+	// Frame payloads; past either Post returns ErrMailboxFull.
+	MailboxSize, MailboxBytes int
+
+	// FragmentSize, when positive, splits each message the server sends
+	// into frames of at most this many payload bytes (after compression,
+	// for permessage-deflate). Zero sends every message in one frame.
+	FragmentSize int
+
+	// Compression, when set, negotiates compression with clients that
+	// offer it: permessage-deflate (RFC 7692), or x-webkit-deflate-frame
+	// from older browsers. Nil, the default, negotiates none. (Cowboy:
+	// compress and deflate_opts.)
+	Compression *CompressionOptions
+}
+
+const (
+	defaultIdleTimeout    = 60 * time.Second
+	defaultMessageTimeout = 60 * time.Second
+	defaultWriteTimeout   = 30 * time.Second
+	defaultCloseTimeout   = 3 * time.Second
+	defaultMaxMessageSize = 1 << 20
+	defaultBufferSize     = 4096
+	minBufferSize         = 256
+	defaultMailboxSize    = 1024
+	defaultMailboxBytes   = 1 << 20
+)
+
+// withDefaults returns o with every zero field set to its default.
+func (o Options) withDefaults() Options {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.IdleTimeout, defaultIdleTimeout)
+	def(&o.MessageTimeout, defaultMessageTimeout)
+	def(&o.WriteTimeout, defaultWriteTimeout)
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = defaultCloseTimeout
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = defaultMaxMessageSize
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = defaultBufferSize
+	}
+	if o.WriteBufferSize <= 0 {
+		o.WriteBufferSize = defaultBufferSize
+	}
+	o.ReadBufferSize = max(o.ReadBufferSize, minBufferSize)
+	o.WriteBufferSize = max(o.WriteBufferSize, minBufferSize)
+	if o.MailboxSize <= 0 {
+		o.MailboxSize = defaultMailboxSize
+	}
+	if o.MailboxBytes <= 0 {
+		o.MailboxBytes = defaultMailboxBytes
+	}
+	return o
+}

@@ -111,58 +111,63 @@ func leftovers() string {
 }
 
 // tracker follows the server side of each case: how many of its
-// connections are still being served, and the Reason each ended with.
+// connections are live, from New to the end of Terminate (ServeHTTP
+// returns once the handshake is done, long before), and the Reason each
+// ended with.
 type tracker struct {
 	up *lariat.Upgrader
 
 	mu      sync.Mutex
 	active  map[string]int
 	reasons map[string][]string
+	changed chan struct{} // closed and replaced whenever active changes
 }
 
 func newTracker(up *lariat.Upgrader) *tracker {
-	tr := &tracker{active: map[string]int{}, reasons: map[string][]string{}}
+	tr := &tracker{active: map[string]int{}, reasons: map[string][]string{}, changed: make(chan struct{})}
 	inner := up.New
 	up.New = func(r *http.Request, hs *lariat.Handshake) (lariat.Handler, error) {
 		h, err := inner(r, hs)
 		if err != nil {
 			return h, err
 		}
-		return &recorder{Handler: h, tr: tr, id: r.Header.Get(caseHeader)}, nil
+		id := r.Header.Get(caseHeader)
+		tr.mu.Lock()
+		tr.active[id]++
+		tr.changedLocked()
+		tr.mu.Unlock()
+		return &recorder{Handler: h, tr: tr, id: id}, nil
 	}
 	tr.up = up
 	return tr
 }
 
-// ServeHTTP counts the request as active until the Upgrader returns, which
-// it does when the connection has ended.
-func (tr *tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	id := r.Header.Get(caseHeader)
-	tr.mu.Lock()
-	tr.active[id]++
-	tr.mu.Unlock()
-	defer func() {
-		tr.mu.Lock()
-		tr.active[id]--
-		tr.mu.Unlock()
-	}()
-	tr.up.ServeHTTP(w, r)
+func (tr *tracker) changedLocked() {
+	close(tr.changed)
+	tr.changed = make(chan struct{})
 }
 
+// ServeHTTP serves the request with the tracked Upgrader.
+func (tr *tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) { tr.up.ServeHTTP(w, r) }
+
 // settle waits (bounded by wstest.DefaultTimeout) until no connection of
-// case id is being served, and returns the reasons its connections ended
-// with.
+// case id is live, Terminate included, and returns the reasons its
+// connections ended with.
 func (tr *tracker) settle(t *testing.T, id string) []string {
 	t.Helper()
-	for deadline := time.Now().Add(wstest.DefaultTimeout); ; time.Sleep(5 * time.Millisecond) {
+	timeout := time.NewTimer(wstest.DefaultTimeout)
+	defer timeout.Stop()
+	for {
 		tr.mu.Lock()
-		n, reasons := tr.active[id], slices.Clone(tr.reasons[id])
+		n, reasons, changed := tr.active[id], slices.Clone(tr.reasons[id]), tr.changed
 		tr.mu.Unlock()
 		if n == 0 {
 			return reasons
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("server: %d connection(s) of this case still served %v after the client closed", n, wstest.DefaultTimeout)
+		select {
+		case <-changed:
+		case <-timeout.C:
+			t.Errorf("server: %d connection(s) of this case still live %v after the client closed", n, wstest.DefaultTimeout)
 			return reasons
 		}
 	}
@@ -183,10 +188,12 @@ func (h *recorder) Terminate(c *lariat.Conn, r lariat.Reason) {
 	if h.calls > 1 {
 		note = fmt.Sprintf("Terminate called %d times! %s", h.calls, note)
 	}
+	h.Handler.Terminate(c, r)
 	h.tr.mu.Lock()
 	h.tr.reasons[h.id] = append(h.tr.reasons[h.id], note)
+	h.tr.active[h.id]--
+	h.tr.changedLocked()
 	h.tr.mu.Unlock()
-	h.Handler.Terminate(c, r)
 }
 
 // dial opens a connection for row id, with the case header added.

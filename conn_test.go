@@ -26,14 +26,19 @@ type recorder struct {
 	reasons []Reason
 	done    chan struct{}
 
-	onInit   func(c *Conn) error
-	onHandle func(c *Conn, f Frame) error
-	onInfo   func(c *Conn, msg any) error
+	onInit      func(c *Conn) error
+	onInitConn  func(c *Conn) // sees the Conn first, before onInit
+	onHandle    func(c *Conn, f Frame) error
+	onInfo      func(c *Conn, msg any) error
+	onTerminate func(c *Conn, r Reason) // runs before the Reason is recorded
 }
 
 func newRecorder() *recorder { return &recorder{done: make(chan struct{})} }
 
 func (h *recorder) Init(c *Conn) error {
+	if h.onInitConn != nil {
+		h.onInitConn(c)
+	}
 	if h.onInit != nil {
 		return h.onInit(c)
 	}
@@ -69,6 +74,9 @@ func (h *recorder) Info(c *Conn, msg any) error {
 }
 
 func (h *recorder) Terminate(c *Conn, r Reason) {
+	if h.onTerminate != nil {
+		h.onTerminate(c, r)
+	}
 	h.mu.Lock()
 	h.reasons = append(h.reasons, r)
 	h.mu.Unlock()

@@ -189,6 +189,9 @@ func (d *hixieCodec) awaitClose(c *Conn) {
 		}
 		n, ev, _, err := d.dec.Decode(c.rbuf[c.r:c.w])
 		c.r += n
+		if ev == hixie.EventClose {
+			c.closeRcvd = true
+		}
 		if ev == hixie.EventClose || err != nil {
 			return
 		}

@@ -206,7 +206,11 @@ func (rfc6455) awaitClose(c *Conn) {
 			continue
 		}
 		c.r += n
-		if h.op == OpClose || !c.skipRaw(h.length) {
+		if h.op == OpClose {
+			c.closeRcvd = true
+			return
+		}
+		if !c.skipRaw(h.length) {
 			return
 		}
 	}

@@ -98,7 +98,8 @@ func (d *Decompressor) Inflate(dst, src []byte, limit int) ([]byte, error) {
 // InflateStream inflates one compressed message read from src until src
 // returns io.EOF, appending the output to dst, and calls emit (if not nil)
 // with each newly appended piece, for example to validate UTF-8 as it
-// appears. It is Inflate for a message whose frames are still arriving:
+// appears; the piece is part of the returned slice's memory, and emit must
+// not keep it, as dst may move when it grows. It is Inflate for a message whose frames are still arriving:
 // src yields the payloads of the message's frames, in order, and may block
 // while the next frame is read; it must return io.EOF after the last one.
 //

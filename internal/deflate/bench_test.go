@@ -236,3 +236,55 @@ func TestMemoryPerConnection(t *testing.T) {
 		return in
 	}))
 }
+
+// BenchmarkInflateStream inflates JSON-like messages of 1, 4 and 64 KiB
+// whole with Inflate, and with InflateStream from a reader that yields
+// each message as one frame (most messages are) or in 1 KiB frames, as
+// the connection does.
+func BenchmarkInflateStream(b *testing.B) {
+	for _, size := range []int{1 << 10, 4 << 10, 64 << 10} {
+		for _, m := range benchModes[:2] {
+			const n = 16
+			client := NewCompressor(m.p.Peer())
+			compressed := make([][]byte, n)
+			var total int
+			for i := range compressed {
+				msg := jsonMessage(uint64(i), size)
+				compressed[i] = mustCompress(b, client, msg)
+				total += len(msg)
+			}
+			name := itoa(size>>10) + "KiB/" + m.name
+			run := func(b *testing.B, inflate func(d *Decompressor, out, msg []byte) ([]byte, error)) {
+				d := NewDecompressor(m.p)
+				out := make([]byte, 0, size+1024)
+				b.SetBytes(int64(total / n))
+				b.ReportAllocs()
+				var err error
+				for i := 0; b.Loop(); i++ {
+					if out, err = inflate(d, out[:0], compressed[i%n]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.Run(name+"/Inflate", func(b *testing.B) {
+				run(b, func(d *Decompressor, out, msg []byte) ([]byte, error) {
+					return d.Inflate(out, msg, 1<<20)
+				})
+			})
+			for _, frame := range []int{0, 1 << 10} {
+				var src pieceReader
+				emit := func([]byte) error { return nil }
+				sub := "/InflateStream"
+				if frame > 0 {
+					sub += "/frames-" + itoa(frame>>10) + "KiB"
+				}
+				b.Run(name+sub, func(b *testing.B) {
+					run(b, func(d *Decompressor, out, msg []byte) ([]byte, error) {
+						src.reset(msg, frame)
+						return d.InflateStream(out, &src, 1<<20, emit)
+					})
+				})
+			}
+		}
+	}
+}

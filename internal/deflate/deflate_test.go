@@ -12,36 +12,41 @@ import (
 	"github.com/klauspost/compress/flate"
 )
 
+// rfcHello is RFC 7692 §7.2.3.1's "Hello".
+const rfcHello = "f2 48 cd c9 c9 07 00"
+
+// inflateVectors are the examples of RFC 7692 §7.2.3, and the variants a
+// receiver meets in the wild: each a sequence of messages on one
+// connection.
+var inflateVectors = []struct {
+	name     string
+	takeover bool
+	messages []string // hex
+	want     []string
+}{
+	{"7.2.3.1 a message compressed", false, []string{rfcHello}, []string{"Hello"}},
+	{"7.2.3.1 twice without context takeover", false, []string{rfcHello, rfcHello}, []string{"Hello", "Hello"}},
+	{"7.2.3.2 sharing the LZ77 window", true, []string{rfcHello, "f2 00 11 00 00"}, []string{"Hello", "Hello"}},
+	{"7.2.3.3 a block with no compression", false, []string{"00 05 00 fa ff 48 65 6c 6c 6f 00"}, []string{"Hello"}},
+	{"7.2.3.4 a block with BFINAL set", false, []string{"f3 48 cd c9 c9 07 00 00"}, []string{"Hello"}},
+	{"7.2.3.4 then context takeover", true, []string{"f3 48 cd c9 c9 07 00 00", "f2 00 11 00 00"}, []string{"Hello", "Hello"}},
+	{"7.2.3.5 two blocks in one message", false, []string{"f2 48 05 00 00 00 ff ff ca c9 c9 07 00"}, []string{"Hello"}},
+	{"BFINAL without the empty block after it", false, []string{"f3 48 cd c9 c9 07 00"}, []string{"Hello"}},
+	{"sender kept 00 00 ff ff", false, []string{rfcHello + " 00 00 ff ff"}, []string{"Hello"}},
+	{"stream after a final block", false, []string{"f3 48 cd c9 c9 07 00 00 06 00 f9 ff 20 77 6f 72 6c 64 00"}, []string{"Hello world"}},
+	{"stream after a final block refers back", false, []string{"f3 48 cd c9 c9 07 00 f2 00 11 00 00"}, []string{"HelloHello"}},
+	{"stream after a final block refers back, takeover", true, []string{rfcHello, "f3 00 11 00 f2 00 11 00 00"}, []string{"Hello", "HelloHello"}},
+	{"sixteen final blocks", false, []string{"03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00"}, []string{""}},
+	{"empty message", false, []string{"00"}, []string{""}},
+	{"empty payload", false, []string{""}, []string{""}},
+	{"empty message, as zlib writes it", false, []string{"02 00"}, []string{""}},
+}
+
 // TestInflateVectors reads the examples of RFC 7692 §7.2.3, and the
 // variants a receiver meets in the wild, through both Inflate and the
-// reference inflater. Each case is a sequence of messages on one
-// connection.
+// reference inflater.
 func TestInflateVectors(t *testing.T) {
-	hello := "f2 48 cd c9 c9 07 00"
-	tests := []struct {
-		name     string
-		takeover bool
-		messages []string // hex
-		want     []string
-	}{
-		{"7.2.3.1 a message compressed", false, []string{hello}, []string{"Hello"}},
-		{"7.2.3.1 twice without context takeover", false, []string{hello, hello}, []string{"Hello", "Hello"}},
-		{"7.2.3.2 sharing the LZ77 window", true, []string{hello, "f2 00 11 00 00"}, []string{"Hello", "Hello"}},
-		{"7.2.3.3 a block with no compression", false, []string{"00 05 00 fa ff 48 65 6c 6c 6f 00"}, []string{"Hello"}},
-		{"7.2.3.4 a block with BFINAL set", false, []string{"f3 48 cd c9 c9 07 00 00"}, []string{"Hello"}},
-		{"7.2.3.4 then context takeover", true, []string{"f3 48 cd c9 c9 07 00 00", "f2 00 11 00 00"}, []string{"Hello", "Hello"}},
-		{"7.2.3.5 two blocks in one message", false, []string{"f2 48 05 00 00 00 ff ff ca c9 c9 07 00"}, []string{"Hello"}},
-		{"BFINAL without the empty block after it", false, []string{"f3 48 cd c9 c9 07 00"}, []string{"Hello"}},
-		{"sender kept 00 00 ff ff", false, []string{hello + " 00 00 ff ff"}, []string{"Hello"}},
-		{"stream after a final block", false, []string{"f3 48 cd c9 c9 07 00 00 06 00 f9 ff 20 77 6f 72 6c 64 00"}, []string{"Hello world"}},
-		{"stream after a final block refers back", false, []string{"f3 48 cd c9 c9 07 00 f2 00 11 00 00"}, []string{"HelloHello"}},
-		{"stream after a final block refers back, takeover", true, []string{hello, "f3 00 11 00 f2 00 11 00 00"}, []string{"Hello", "HelloHello"}},
-		{"sixteen final blocks", false, []string{"03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00"}, []string{""}},
-		{"empty message", false, []string{"00"}, []string{""}},
-		{"empty payload", false, []string{""}, []string{""}},
-		{"empty message, as zlib writes it", false, []string{"02 00"}, []string{""}},
-	}
-	for _, tt := range tests {
+	for _, tt := range inflateVectors {
 		t.Run(tt.name, func(t *testing.T) {
 			p := Params{ClientNoContextTakeover: !tt.takeover}
 			d := NewDecompressor(p)
@@ -68,20 +73,22 @@ func TestInflateVectors(t *testing.T) {
 	}
 }
 
+// corruptVectors are messages that no inflater may accept.
+var corruptVectors = []struct {
+	name, hex string
+}{
+	{"reserved block type", "07 00"},
+	{"stored length mismatch", "00 05 00 00 00 48 65 6c 6c 6f 00"},
+	{"stored block shorter than its length", "00 05 00 fa ff 48 65"},
+	{"distance before the start of history", "f2 00 11 00 00"},
+	{"data ends inside a block", "f2 48 cd"},
+	{"seventeen final blocks", "03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00"},
+	{"incomplete code-length code", "04 c0 81 08 00 00 00 00 20 7f eb 0b 00 00"},
+	{"garbage after a final block", "f3 48 cd c9 c9 07 00 ff ff"},
+}
+
 func TestInflateCorrupt(t *testing.T) {
-	tests := []struct {
-		name, hex string
-	}{
-		{"reserved block type", "07 00"},
-		{"stored length mismatch", "00 05 00 00 00 48 65 6c 6c 6f 00"},
-		{"stored block shorter than its length", "00 05 00 fa ff 48 65"},
-		{"distance before the start of history", "f2 00 11 00 00"},
-		{"data ends inside a block", "f2 48 cd"},
-		{"seventeen final blocks", "03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00 03 00"},
-		{"incomplete code-length code", "04 c0 81 08 00 00 00 00 20 7f eb 0b 00 00"},
-		{"garbage after a final block", "f3 48 cd c9 c9 07 00 ff ff"},
-	}
-	for _, tt := range tests {
+	for _, tt := range corruptVectors {
 		t.Run(tt.name, func(t *testing.T) {
 			d := NewDecompressor(Params{ClientNoContextTakeover: true})
 			dst := []byte("prefix")
@@ -392,7 +399,7 @@ func TestPerFrame(t *testing.T) {
 	}
 }
 
-func mustCompress(t *testing.T, c *Compressor, msg []byte) []byte {
+func mustCompress(t testing.TB, c *Compressor, msg []byte) []byte {
 	t.Helper()
 	out, ok, err := c.Compress(nil, msg)
 	if err != nil || !ok {

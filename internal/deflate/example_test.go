@@ -1,7 +1,14 @@
 package deflate_test
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing/iotest"
+	"unicode/utf8"
 
 	"github.com/lariat-ws/lariat/internal/deflate"
 )
@@ -34,4 +41,46 @@ func Example() {
 	// true permessage-deflate; client_max_window_bits=12
 	// 179 -> 90
 	// true <nil>
+}
+
+// A connection inflates a compressed message as its frames arrive:
+// InflateStream pulls their payloads from a reader that yields one frame
+// after another and io.EOF after the last, and emit sees the text as it
+// is inflated (to validate it as UTF-8, say), so bad data ends the
+// message without waiting for its last frame.
+func ExampleDecompressor_InflateStream() {
+	p := deflate.Params{Kind: deflate.PerMessage, MinSize: 1}
+	client := deflate.NewCompressor(p.Peer())
+	server := deflate.NewDecompressor(p)
+
+	msg := strings.Repeat(`{"op":"say","text":"hello"} `, 40)
+	wire, _, err := client.Compress(nil, []byte(msg))
+	if err != nil {
+		panic(err)
+	}
+	// The payloads of three frames, as the socket delivers them.
+	third := len(wire) / 3
+	frames := io.MultiReader(
+		bytes.NewReader(wire[:third]),
+		bytes.NewReader(wire[third:2*third]),
+		bytes.NewReader(wire[2*third:]),
+	)
+	seen := 0
+	emit := func(p []byte) error {
+		if !utf8.Valid(p) { // a connection keeps state across pieces
+			return errors.New("invalid UTF-8")
+		}
+		seen += len(p)
+		return nil
+	}
+	got, err := server.InflateStream(nil, frames, 1<<20, emit)
+	fmt.Println(len(wire), "->", len(got), seen, string(got) == msg, err)
+
+	// A read that fails is told apart from corrupt data.
+	failing := io.MultiReader(bytes.NewReader(wire[:third]), iotest.ErrReader(net.ErrClosed))
+	_, err = server.InflateStream(nil, failing, 1<<20, emit)
+	fmt.Println(errors.Is(err, net.ErrClosed), errors.Is(err, deflate.ErrCorrupt))
+	// Output:
+	// 40 -> 1120 1120 true <nil>
+	// true false
 }

@@ -129,3 +129,40 @@ func FuzzInflate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInflateStream inflates data as two messages on one connection with
+// InflateStream, reading each in pieces as long as the fuzzer picks
+// (1+cuts[i] bytes for the i-th piece, the whole message if cuts is
+// empty), with io.EOF after or with the last piece, and checks it against
+// Inflate: same output, same class of error, same history, emit shown all
+// the output, src read to its io.EOF and never beyond (inflateBothWays).
+// FuzzInflate holds Inflate to the reference inflater. With mode bit 5
+// set, the two halves of data are first compressed as a client would,
+// so that valid streams of every shape are cut up too.
+// Seeds: testdata/fuzz/FuzzInflateStream.
+func FuzzInflateStream(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data, cuts []byte, limit uint32, mode uint8) {
+		takeover := mode&1 != 0
+		bits := 8 + int(mode>>1)%8
+		p := Params{
+			ServerNoContextTakeover: !takeover,
+			ClientNoContextTakeover: !takeover,
+			ServerMaxWindowBits:     bits,
+			ClientMaxWindowBits:     bits,
+			MinSize:                 1,
+		}
+		msgs := [][]byte{data[:len(data)/2], data[len(data)/2:]}
+		if mode&0x20 != 0 {
+			client := NewCompressor(p.Peer())
+			var compressed [][]byte
+			for _, msg := range msgs {
+				if out, ok, err := client.Compress(nil, msg); err == nil && ok {
+					compressed = append(compressed, out) // else sent as it is
+				}
+			}
+			msgs = compressed
+		}
+		r := &pieceReader{cuts: cuts, eofWithData: mode&0x10 != 0}
+		inflateBothWays(t, p, msgs, int(limit%(256<<10)), r)
+	})
+}

@@ -14,7 +14,8 @@ import (
 
 var (
 	// ErrTooBig reports a message that inflates to more than the limit
-	// given to Inflate. Inflation stops as soon as the limit is crossed.
+	// given to Inflate or InflateStream. Inflation stops as soon as the
+	// limit is crossed.
 	ErrTooBig = errors.New("lariat: deflate: inflated message too big")
 	// ErrCorrupt reports compressed data that is not valid DEFLATE, or
 	// that refers to history it may not use. It wraps the cause.
@@ -53,8 +54,8 @@ var inflateTail = [...]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff
 // may refer to.
 //
 // A Decompressor belongs to one connection and must not be used
-// concurrently. After Inflate returns an error its history no longer
-// matches the peer's: the connection must fail.
+// concurrently. After Inflate or InflateStream returns an error its
+// history no longer matches the peer's: the connection must fail.
 type Decompressor struct {
 	takeover bool
 	hist     history
@@ -84,25 +85,58 @@ func NewDecompressor(p Params) *Decompressor {
 // BFINAL set may end the data (RFC 7692 §7.2.3.4); if more data follows in
 // src it is inflated as a new DEFLATE stream sharing the window.
 //
-// Inflate does not modify src. Once its pool is warm, it allocates only
-// when dst must grow; the output limit also caps the growth.
+// Inflate is InflateStream reading from src. It does not modify src. Once
+// its pool is warm, it allocates only when dst must grow; the output limit
+// also caps the growth.
 func (d *Decompressor) Inflate(dst, src []byte, limit int) ([]byte, error) {
-	if len(src) == 0 {
-		// Not even the three header bits of an empty block, but zlib-based
-		// peers read it as the empty message (zlib waits for more input
-		// rather than fail), and so do we.
-		return dst, nil
-	}
-	start := len(dst)
-	limit = min(max(limit, 0), math.MaxInt-start) // start+limit must not overflow
 	in := getInflater()
 	defer putInflater(in)
+	in.mem.Reset(src)
+	return d.inflate(in, dst, &in.mem, limit, nil)
+}
 
-	tail := inflateTail[:]
-	if bytes.HasSuffix(src, syncTail) {
-		tail = inflateTail[len(syncTail):] // the sender kept the sync tail
-	}
-	in.src = source{msg: src, tail: tail}
+// InflateStream inflates one compressed message read from src until src
+// returns io.EOF, appending the output to dst, and calls emit (if not nil)
+// with each newly appended piece, for example to validate UTF-8 as it
+// appears; the piece is part of the returned slice's memory, and emit must
+// not keep it, as dst may move when it grows. It is Inflate for a message whose frames are still arriving:
+// src yields the payloads of the message's frames, in order, and may block
+// while the next frame is read; it must return io.EOF after the last one.
+//
+// The rules are Inflate's: at most limit bytes are appended, and ErrTooBig
+// is returned as soon as the output would exceed limit; corrupt data
+// returns an error wrapping ErrCorrupt; the 00 00 ff ff the sender removed
+// is restored, a final block may end the message or start a new stream,
+// and the context-takeover history is kept alike. An error from emit stops
+// inflation and is returned as it is; so is an error from src other than
+// io.EOF (errors.Is matches it), which tells a failed read from corrupt
+// data. On any error dst is returned with its original length, and src may
+// have been read only in part.
+//
+// Nothing is read from src beyond what the inflater needs to produce the
+// next output, and nothing after src's io.EOF: the compressed message is
+// never held whole, only the inflater's 4 KiB read buffer. Output reaches
+// emit as soon as the inflater releases it: at every flush point (the
+// empty stored block that ends a sync flush), at the end, and at least
+// every 32 KiB within a long block, so bad data fails the message without
+// waiting for its last frame.
+//
+// dst grows as output appears, by as much again as the message has
+// inflated so far (at least 4 KiB, never past limit), so a huge limit,
+// even math.MaxInt, reserves nothing. Once the pool is warm InflateStream
+// allocates only when dst must grow.
+func (d *Decompressor) InflateStream(dst []byte, src io.Reader, limit int, emit func([]byte) error) ([]byte, error) {
+	in := getInflater()
+	defer putInflater(in)
+	return d.inflate(in, dst, src, limit, emit)
+}
+
+// inflate does the work of Inflate and InflateStream with in, reading src
+// through in.br.
+func (d *Decompressor) inflate(in *inflater, dst []byte, src io.Reader, limit int, emit func([]byte) error) ([]byte, error) {
+	start := len(dst)
+	limit = min(max(limit, 0), math.MaxInt-start) // start+limit must not overflow
+	in.src = source{r: src}
 	in.br.Reset(&in.src)
 	in.fr.(flate.Resetter).Reset(in.br, d.hist.b)
 
@@ -110,29 +144,48 @@ func (d *Decompressor) Inflate(dst, src []byte, limit int) ([]byte, error) {
 	for streams := 1; ; {
 		var n int
 		var err error
-		if len(dst)-start < limit {
-			if len(dst) == cap(dst) {
-				dst = grow(dst, start, limit)
-			}
+		if len(dst) < cap(dst) && len(dst)-start < limit {
 			n, err = in.fr.Read(dst[len(dst):min(cap(dst), start+limit)])
 			dst = dst[:len(dst)+n]
 		} else {
-			// At the limit: one more byte means too big.
+			// dst is full, or at the limit: learn whether more output
+			// comes before making room for it, so that a message that
+			// fills dst exactly costs no allocation.
 			n, err = in.fr.Read(in.probe[:])
 			if n > 0 {
-				return dst[:start], ErrTooBig
+				if len(dst)-start >= limit {
+					return dst[:start], ErrTooBig
+				}
+				dst = append(grow(dst, start, limit), in.probe[0])
+			}
+		}
+		if n > 0 && emit != nil {
+			if err := emit(dst[len(dst)-n:]); err != nil {
+				return dst[:start], err
 			}
 		}
 		if err == nil {
 			continue
 		}
 		if err != io.EOF {
-			return dst[:start], fmt.Errorf("%w: %w", ErrCorrupt, err)
+			if in.src.eof && in.src.n == 0 {
+				// Not even the three header bits of an empty block, but
+				// zlib-based peers read it as the empty message (zlib
+				// waits for more input rather than fail), and so do we.
+				return dst, nil
+			}
+			return dst[:start], in.src.cause(err)
 		}
 		// A block with BFINAL set has ended.
-		consumed := in.src.fed - in.br.Buffered()
+		consumed := in.src.n + in.src.tailFed - in.br.Buffered()
+		if consumed == in.src.n && !in.src.eof {
+			// Whether the message goes on is known only from src.
+			if _, err := in.br.Peek(1); err != nil {
+				return dst[:start], in.src.cause(err)
+			}
+		}
 		switch {
-		case consumed < len(src):
+		case consumed < in.src.n:
 			// More of the message follows: a new stream that may refer to
 			// everything inflated so far.
 			if streams++; streams > maxStreams {
@@ -148,7 +201,7 @@ func (d *Decompressor) Inflate(dst, src []byte, limit int) ([]byte, error) {
 			}
 			in.fr.(flate.Resetter).Reset(in.br, dict)
 			continue
-		case consumed == len(src), consumed == len(src)+len(tail):
+		case consumed == in.src.n, consumed == in.src.n+in.src.tailLen:
 			// The message's own final block, or ours.
 		default:
 			return dst[:start], fmt.Errorf("%w: data ends inside a block", ErrCorrupt)
@@ -184,27 +237,92 @@ func grow(dst []byte, start, limit int) []byte {
 	return b
 }
 
-// source feeds a message and then its tail to the inflater, counting what
-// it has handed out so that Inflate knows where a final block ended.
+// source feeds the inflater a message read from r and then the tail,
+// counting what it hands out so that inflate knows where a final block
+// ended. It never reads r again once r has returned io.EOF.
 type source struct {
-	msg, tail []byte
-	fed       int
+	r       io.Reader
+	n       int     // bytes read from r
+	last    [4]byte // the last bytes read from r, oldest first
+	eof     bool    // r has returned io.EOF
+	err     error   // r's error other than io.EOF
+	tail    []byte  // what is left to feed of the tail, once r has ended
+	tailLen int     // the length of the tail chosen
+	tailFed int     // tail bytes handed out
 }
 
 func (s *source) Read(p []byte) (int, error) {
-	var n int
-	switch {
-	case len(s.msg) > 0:
-		n = copy(p, s.msg)
-		s.msg = s.msg[n:]
-	case len(s.tail) > 0:
-		n = copy(p, s.tail)
-		s.tail = s.tail[n:]
-	default:
+	if !s.eof {
+		n, err := s.r.Read(p)
+		if n > 0 {
+			s.n += n
+			s.keepLast(p[:n])
+		}
+		switch {
+		case err == io.EOF:
+			s.eof = true
+			s.chooseTail()
+			if n > 0 {
+				return n, nil
+			}
+		case err != nil:
+			// The inflater keeps whatever error it gets; a sentinel of
+			// ours lets cause recognise it, whatever r's error is.
+			s.err = err
+			return n, errSource
+		default:
+			return n, nil
+		}
+	}
+	if len(s.tail) == 0 {
 		return 0, io.EOF
 	}
-	s.fed += n
+	n := copy(p, s.tail)
+	s.tail = s.tail[n:]
+	s.tailFed += n
 	return n, nil
+}
+
+// keepLast remembers the last four bytes read, to tell whether the
+// sender kept the sync tail.
+func (s *source) keepLast(p []byte) {
+	if len(p) >= len(s.last) {
+		copy(s.last[:], p[len(p)-len(s.last):])
+		return
+	}
+	copy(s.last[:], s.last[len(p):])
+	copy(s.last[len(s.last)-len(p):], p)
+}
+
+// chooseTail picks what follows the message once r has ended: nothing
+// after an empty message, the final empty block alone if the sender kept
+// 00 00 ff ff, else both.
+func (s *source) chooseTail() {
+	switch {
+	case s.n == 0:
+		s.tail = nil
+	case s.n >= len(syncTail) && bytes.Equal(s.last[:], syncTail):
+		s.tail = inflateTail[len(syncTail):]
+	default:
+		s.tail = inflateTail[:]
+	}
+	s.tailLen = len(s.tail)
+}
+
+// errSource stands for r's error inside the inflater.
+var errSource = errors.New("lariat: deflate: source failed")
+
+// cause turns an error from the inflater into InflateStream's: r's own
+// error (or bufio's complaint that r makes no progress) as it is, else
+// corrupt data.
+func (s *source) cause(err error) error {
+	switch {
+	case errors.Is(err, errSource):
+		return s.err
+	case errors.Is(err, io.ErrNoProgress):
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrCorrupt, err)
 }
 
 // inflater is the pooled part of a Decompressor: klauspost's inflater
@@ -215,6 +333,7 @@ type inflater struct {
 	fr    io.ReadCloser
 	br    *bufio.Reader
 	src   source
+	mem   bytes.Reader // src of Inflate
 	probe [1]byte
 }
 
@@ -233,6 +352,7 @@ func getInflater() *inflater {
 func putInflater(in *inflater) {
 	// Forget the message and its history before pooling.
 	in.src = source{}
+	in.mem.Reset(nil)
 	in.br.Reset(&in.src)
 	in.fr.(flate.Resetter).Reset(in.br, nil)
 	inflaters.Put(in)

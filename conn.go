@@ -46,8 +46,9 @@ type Conn struct {
 	remaining int64
 	tiny      [1]byte // what a hibernating connection reads into
 	mbp       *[]byte // the message being reassembled, when not in place
-	zbp       *[]byte // compressed bytes of a frame or message being read
+	zbp       *[]byte // compressed bytes of an x-webkit-deflate-frame frame
 	cur       message
+	src       messageSource // a permessage-deflate message being inflated
 
 	// Timers: connection goroutine only (see timers.go).
 	readSeen   bool      // a read happened since the timers last looked

@@ -89,7 +89,8 @@ func (c *Conn) data(h header) (Frame, error) {
 	// no buffer is sized by it: buffers grow as the bytes arrive.
 	// Compressed bytes may exceed their inflated size by what DEFLATE
 	// adds to data it cannot shrink (stored blocks cost 5 bytes per 64
-	// KiB); their inflated size is held to the limit itself.
+	// KiB); their inflated size is held to the limit itself, as they
+	// are inflated.
 	limit := c.opts.MaxMessageSize
 	compressed := c.cur.compressed || h.rsv != 0
 	if compressed {
@@ -103,14 +104,14 @@ func (c *Conn) data(h header) (Frame, error) {
 	var p []byte
 	var err error
 	switch {
-	case compressed:
-		// permessage-deflate: the frames' payloads are joined and
-		// inflated when the message is complete (RFC 7692 §7.2.2);
+	case c.cur.compressed:
+		// permessage-deflate: the whole message, frame by frame.
+		return c.inflateMessage(h, validate)
+	case h.rsv != 0:
 		// x-webkit-deflate-frame: each frame inflates on its own.
-		if err = c.readPayloadInto(&c.zbp, h, false); err == nil && !c.cur.compressed {
+		if err = c.readPayloadInto(&c.zbp, h, false); err == nil {
 			err = c.inflateInto(validate)
 		}
-		c.cur.wire += h.length
 	case h.fin && c.cur.n == 0 && int(h.length) <= len(c.rbuf)/2:
 		// A whole message in one small frame: it is handed to Handle
 		// where it lies in the read buffer.
@@ -124,11 +125,6 @@ func (c *Conn) data(h header) (Frame, error) {
 	}
 	if !h.fin {
 		return Frame{}, nil
-	}
-	if c.cur.compressed {
-		if err := c.inflateInto(validate); err != nil {
-			return Frame{}, err
-		}
 	}
 	if p == nil && c.mbp != nil {
 		p = *c.mbp

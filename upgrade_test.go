@@ -2,6 +2,7 @@ package lariat
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -47,6 +48,10 @@ func TestHandshakeRefusals(t *testing.T) {
 		{"key not base64", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "not base64 at all!!!!!!!") }, nil, 400, "", "Sec-WebSocket-Key"},
 		{"key of 15 bytes", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA") }, nil, 400, "", "16 bytes"},
 		{"key of 17 bytes", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAAA=") }, nil, 400, "", "16 bytes"},
+		// A key of 28 or more base64 characters once overran the
+		// decode buffer and panicked.
+		{"key of 28 characters", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", strings.Repeat("A", 28)) }, nil, 400, "", "16 bytes"},
+		{"key of 4 KiB", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", strings.Repeat("QUFB", 1024)) }, nil, 400, "", "16 bytes"},
 		{"version 12", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Version", "12") }, nil, 426, "Sec-Websocket-Version: 13, 8, 7", "Sec-WebSocket-Version"},
 		{"no version", func(r *http.Request) { r.Header.Del("Sec-WebSocket-Version") }, nil, 426, "Sec-Websocket-Version: 13, 8, 7", "Sec-WebSocket-Version"},
 		{"cross-origin", func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }, nil, 403, "", "origin"},
@@ -102,19 +107,50 @@ func TestHandshakeRefusals(t *testing.T) {
 func TestOriginAllowed(t *testing.T) {
 	u := &Upgrader{}
 	for _, tt := range []struct {
-		origin string
-		ok     bool
+		origin, sideOrigin, host string
+		tls                      bool
+		ok                       bool
 	}{
-		{"", true},
-		{"http://example.com", true},
-		{"https://EXAMPLE.com", true},
-		{"http://example.com:8080", false},
-		{"http://evil.com", false},
-		{"null", false},
+		{origin: "", ok: true},
+		{origin: "http://example.com", ok: true},
+		{origin: "https://EXAMPLE.com", ok: true}, // TLS may end at a proxy
+		{origin: "http://example.com:8080", ok: false},
+		{origin: "http://evil.com", ok: false},
+		{origin: "null", ok: false},
+		{origin: "chrome-extension://example.com", ok: false},
+		{origin: "ws://example.com", ok: false},
+		// A default port is the same as none, on either side.
+		{origin: "http://example.com", host: "example.com:80", ok: true},
+		{origin: "http://example.com:80", host: "example.com", ok: true},
+		{origin: "https://example.com", host: "example.com:443", ok: true},
+		{origin: "http://example.com", host: "example.com:443", ok: false},
+		{origin: "http://example.com:8080", host: "example.com:8080", ok: true},
+		{origin: "http://[::1]:8080", host: "[::1]:8080", ok: true},
+		// Over TLS only an https page may connect.
+		{origin: "https://example.com", tls: true, ok: true},
+		{origin: "http://example.com", tls: true, ok: false},
+		{origin: "https://example.com:8443", host: "example.com:8443", tls: true, ok: true},
+		// hybi-07/08: Origin is preferred to Sec-WebSocket-Origin.
+		{origin: "http://example.com", sideOrigin: "http://evil.com", ok: true},
+		{origin: "http://evil.com", sideOrigin: "http://example.com", ok: false},
+		{sideOrigin: "http://evil.com", ok: false},
+		{sideOrigin: "http://example.com", ok: true},
 	} {
-		r := upgradeRequest(func(r *http.Request) { r.Header.Set("Origin", tt.origin) })
+		r := upgradeRequest(func(r *http.Request) {
+			r.Header.Set("Origin", tt.origin)
+			if tt.sideOrigin != "" {
+				r.Header.Set("Sec-WebSocket-Version", "8")
+				r.Header.Set("Sec-WebSocket-Origin", tt.sideOrigin)
+			}
+			if tt.host != "" {
+				r.Host = tt.host
+			}
+			if tt.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+		})
 		if got := u.originAllowed(r); got != tt.ok {
-			t.Errorf("origin %q: %v, want %v", tt.origin, got, tt.ok)
+			t.Errorf("origin %q (side %q) host %q tls %v: %v, want %v", tt.origin, tt.sideOrigin, r.Host, tt.tls, got, tt.ok)
 		}
 	}
 }

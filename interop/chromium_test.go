@@ -19,7 +19,9 @@ func startChat(t *testing.T) *server {
 	room := &chatserver.Room{
 		OnLeave: func(_ *lariat.Conn, r lariat.Reason) { s.record("member", r) },
 	}
-	s = start(t, chatserver.Handler(room, lariat.Options{Compress: true}))
+	up := &lariat.Upgrader{New: room.New}
+	up.Compress = true
+	s = start(t, chatserver.Handler(up))
 	s.deflate = probeDeflate(t, s.wsURL("/"))
 	return s
 }

@@ -40,5 +40,5 @@ func TestSIGTERMSendsGoingAway(t *testing.T) {
 }
 
 func TestHTTPLimits(t *testing.T) {
-	exampletest.TestHTTPLimits(t, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", http.StatusOK)
+	exampletest.CheckHTTPLimits(t, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", http.StatusOK)
 }

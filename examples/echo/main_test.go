@@ -36,7 +36,7 @@ func TestSIGTERMSendsGoingAway(t *testing.T) {
 }
 
 func TestHTTPLimits(t *testing.T) {
-	exampletest.TestHTTPLimits(t, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", http.StatusUpgradeRequired)
+	exampletest.CheckHTTPLimits(t, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", http.StatusUpgradeRequired)
 }
 
 // The example serves what the README says: the echo at /ws, a line of

@@ -172,14 +172,14 @@ func WantCut(t testing.TB, addr, request string, wantStatus int) {
 	}
 }
 
-// TestHTTPLimits checks the limits the examples set on their
+// CheckHTTPLimits checks the limits the examples set on their
 // http.Server: a client that does not finish its request head within
 // -header-timeout is cut off, so is one that sends nothing for -http-idle
 // after the response to plain (a whole request whose response has the
 // status want), and a head over 16 KiB gets 431. Each case starts the
 // example with only the limit it exercises shortened, so only that limit
 // can end the connection.
-func TestHTTPLimits(t *testing.T, plain string, want int) {
+func CheckHTTPLimits(t *testing.T, plain string, want int) {
 	tests := []struct {
 		name       string
 		flags      []string

@@ -3,10 +3,15 @@
 package interop
 
 import (
+	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lariat-ws/lariat"
 	"github.com/lariat-ws/lariat/examples/chat/chatserver"
@@ -19,7 +24,9 @@ func startChat(t *testing.T) *server {
 	room := &chatserver.Room{
 		OnLeave: func(_ *lariat.Conn, r lariat.Reason) { s.record("member", r) },
 	}
-	s = start(t, chatserver.Handler(room, lariat.Options{Compression: &lariat.CompressionOptions{}}))
+	up := &lariat.Upgrader{New: room.New}
+	up.Options.Compression = &lariat.CompressionOptions{}
+	s = start(t, chatserver.Handler(up))
 	s.deflate = probeDeflate(t, s.wsURL("/"))
 	return s
 }
@@ -37,37 +44,141 @@ func needChromium(t *testing.T) string {
 	return p
 }
 
-func TestChromium(t *testing.T) {
-	node := needNode(t, "playwright-core")
-	chromium := needChromium(t)
-	s := startChat(t)
-	cfg := config{
-		URL:         s.http.URL + "/",
-		Deflate:     s.deflate,
-		Client:      "chromium",
-		CloseCode:   4003,
-		CloseReason: "chromium says bye",
-		MaxMessage:  maxMessage,
-		Chromium:    chromium,
-		// What this machine needs: no sandbox as root, and none of the
-		// background traffic a closed network refuses. playwright-core
-		// adds --headless and a fresh --user-data-dir itself.
+// chromiumConfig is what chromium.mjs needs to launch Chromium on this
+// machine: no sandbox as root, and none of the background traffic a
+// closed network refuses. playwright-core adds --headless and a fresh
+// --user-data-dir itself.
+func chromiumConfig(t *testing.T, url string) config {
+	return config{
+		URL:        url,
+		Client:     "chromium",
+		MaxMessage: maxMessage,
+		Chromium:   needChromium(t),
 		ChromiumArgs: []string{
 			"--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 			"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		},
 	}
+}
+
+func TestChromium(t *testing.T) {
+	node := needNode(t, "playwright-core")
+	s := startChat(t)
+	cfg := chromiumConfig(t, s.http.URL+"/")
+	cfg.Deflate = s.deflate
+	cfg.CloseCode, cfg.CloseReason = 4003, "chromium says bye"
 	runClient(t, cfg, node, filepath.Join("node", "chromium.mjs"))
-	// Members other than the one closed with a code leave when their page
-	// closes: Chromium then sends 1001 (going away).
+	// One member closed with a code, one sent a message over the limit;
+	// the others leave when their page closes, and Chromium then sends
+	// 1001 (going away).
 	got := s.endings()["member"]
-	want := ending{lariat.ReasonRemote, lariat.StatusCode(cfg.CloseCode), cfg.CloseReason}
-	if !slices.Contains(got, want) {
-		t.Errorf("no chat member ended with %v; endings %v", want, got)
+	closed := ending{lariat.ReasonRemote, lariat.StatusCode(cfg.CloseCode), cfg.CloseReason}
+	tooBig := ending{lariat.ReasonTooBig, lariat.StatusMessageTooBig, "message too big"}
+	for _, want := range []ending{closed, tooBig} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no chat member ended with %v; endings %v", want, got)
+		}
 	}
 	for _, e := range got {
-		if e != want && !(e.Kind == lariat.ReasonRemote && (e.Code == lariat.StatusNormalClosure || e.Code == lariat.StatusGoingAway)) {
+		if e != closed && e != tooBig && !(e.Kind == lariat.ReasonRemote && (e.Code == lariat.StatusNormalClosure || e.Code == lariat.StatusGoingAway)) {
 			t.Errorf("a chat member ended with %v, want a normal close or going away", e)
 		}
 	}
+}
+
+// idleTimeout is the -idle the example runs with in TestChromiumIdle.
+const idleTimeout = 2 * time.Second
+
+// TestChromiumIdle runs the chat example's own binary with -idle 2s: a tab
+// that only listens must stay in the room, and still receive, after the
+// idle timeout has passed twice, since lariat pings a quiet peer before
+// its idle timeout fires and the browser's pongs count. Then the script
+// sends SIGTERM to the example: every tab must see 1001, and the example
+// must exit 0.
+func TestChromiumIdle(t *testing.T) {
+	node := needNode(t, "playwright-core")
+	chat := startExample(t, "./examples/chat", "-addr", "127.0.0.1:0", "-compress", "-idle", idleTimeout.String())
+	cfg := chromiumConfig(t, "http://"+chat.addr+"/")
+	cfg.Suite = "idle"
+	cfg.IdleMs = int(idleTimeout / time.Millisecond)
+	cfg.ServerPid = chat.cmd.Process.Pid
+	runClient(t, cfg, node, filepath.Join("node", "chromium.mjs"))
+	select {
+	case <-chat.exited:
+	case <-time.After(stopWait):
+		t.Fatalf("the example still runs %v after the script sent SIGTERM; its log:\n%s", stopWait, chat.log())
+	}
+	if chat.err != nil || !strings.Contains(chat.log(), "chat: shut down") {
+		t.Errorf("the example exited with %v; its log:\n%s", chat.err, chat.log())
+	}
+}
+
+// example is an example's binary, built from this tree, running.
+type example struct {
+	addr   string // host:port, from its log
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when it has exited with err
+	err    error
+
+	logLines chan string
+	logged   []string // read only after exited
+}
+
+func (e *example) log() string {
+	select {
+	case <-e.exited:
+		return strings.Join(e.logged, "\n")
+	default:
+		return "(still running)"
+	}
+}
+
+// listening finds the address in an example's startup line, such as
+// "chat: open http://127.0.0.1:40123/ (compress=true ...)".
+var listening = regexp.MustCompile(`//(127\.0\.0\.1:\d+)/`)
+
+// startExample builds the example in pkg (relative to the module root)
+// and runs it with args until the test ends.
+func startExample(t *testing.T, pkg string, args ...string) *example {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	e := &example{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
+	stderr, err := e.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		found := false
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil && !found {
+				found = true
+				addr <- m[1]
+			}
+			e.logged = append(e.logged, sc.Text())
+		}
+		e.err = e.cmd.Wait()
+		close(e.exited)
+	}()
+	t.Cleanup(func() {
+		e.cmd.Process.Kill()
+		<-e.exited
+	})
+	select {
+	case e.addr = <-addr:
+	case <-e.exited:
+		t.Fatalf("%s exited (%v) before it listened; its log:\n%s", pkg, e.err, e.log())
+	case <-time.After(stopWait):
+		t.Fatalf("%s did not log an address within %v", pkg, stopWait)
+	}
+	return e
 }

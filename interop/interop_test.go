@@ -157,20 +157,7 @@ func startEcho(t *testing.T, opts ...func(*lariat.Upgrader)) *server {
 			}
 			name := r.URL.Query().Get("case")
 			s.recordVersion(name, hs.Version)
-			return &lariat.Funcs{
-				OnHandle: func(c *lariat.Conn, f lariat.Frame) error {
-					switch {
-					case f.Op.IsControl():
-						return nil
-					case f.Op == lariat.OpText && string(f.Payload) == cmdClose:
-						return c.Close(serverCloseCode, serverCloseReason)
-					case f.Op == lariat.OpText && string(f.Payload) == cmdProtocol:
-						return c.SendText(c.Protocol())
-					}
-					return c.Send(f)
-				},
-				OnTerminate: func(_ *lariat.Conn, r lariat.Reason) { s.record(name, r) },
-			}, nil
+			return &echoHandler{name: name, s: s}, nil
 		},
 	}
 	up.Options.Compression = &lariat.CompressionOptions{}
@@ -181,6 +168,25 @@ func startEcho(t *testing.T, opts ...func(*lariat.Upgrader)) *server {
 	s.deflate = probeDeflate(t, s.wsURL("/echo?case=probe"))
 	return s
 }
+
+// echoHandler is the echo server's Handler for one connection.
+type echoHandler struct {
+	lariat.Base
+	name string // the case, from ?case=
+	s    *server
+}
+
+func (h *echoHandler) Handle(c *lariat.Conn, f lariat.Frame) error {
+	switch {
+	case f.Op == lariat.OpText && string(f.Payload) == cmdClose:
+		return c.Close(serverCloseCode, serverCloseReason)
+	case f.Op == lariat.OpText && string(f.Payload) == cmdProtocol:
+		return c.SendText(c.Protocol())
+	}
+	return c.Send(f)
+}
+
+func (h *echoHandler) Terminate(_ *lariat.Conn, r lariat.Reason) { h.s.record(h.name, r) }
 
 func (s *server) wsURL(path string) string {
 	return "ws" + strings.TrimPrefix(s.http.URL, "http") + path
@@ -225,7 +231,10 @@ type config struct {
 	TightDeflate bool     `json:"tightDeflate"` // ?deflate=tight is honoured
 	Chromium     string   `json:"chromium,omitempty"`
 	ChromiumArgs []string `json:"chromiumArgs,omitempty"`
-	Draft        int      `json:"draft,omitempty"` // hixie client: 75 or 76
+	Draft        int      `json:"draft,omitempty"`     // hixie client: 75 or 76
+	Suite        string   `json:"suite,omitempty"`     // chromium: "chat" (default) or "idle"
+	IdleMs       int      `json:"idleMs,omitempty"`    // chromium idle suite: the server's idle timeout
+	ServerPid    int      `json:"serverPid,omitempty"` // chromium idle suite: the process to send SIGTERM
 }
 
 type closeCfg struct {

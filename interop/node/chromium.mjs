@@ -1,8 +1,11 @@
 // Headless Chromium, driven by playwright-core, against examples/chat
-// served by interop/interop_test.go (which passes its config as the last
-// argument). It uses the Chromium given in the config (Debian's; no
-// browser is ever downloaded). Prints one line per check: "PASS name",
-// "FAIL name: why" or "SKIP name: why"; exits 1 if any check failed.
+// served by interop/chromium_test.go (which passes its config as the last
+// argument). cfg.suite chooses the checks: "chat" (the default), against
+// the chat's handler in the test's process, or "idle", against the
+// example's own binary started with -idle. It uses the Chromium given in
+// the config (Debian's; no browser is ever downloaded). Prints one line
+// per check: "PASS name", "FAIL name: why" or "SKIP name: why"; exits 1
+// if any check failed.
 import { chromium } from "playwright-core";
 
 const cfg = JSON.parse(process.argv.at(-1));
@@ -46,7 +49,16 @@ function installHelpers(stepMs) {
       ws.binaryType = "arraybuffer";
       const queue = [], waiters = [];
       const push = (ev) => { const w = waiters.shift(); if (w) w(ev); else queue.push(ev); };
-      ws.onmessage = (e) => push({ type: "message", data: e.data });
+      // The room's notices (text starting with U+0001) of other sockets
+      // joining and leaving are not what a check awaits: only the first,
+      // the welcome, is kept.
+      let welcomed = false;
+      ws.onmessage = (e) => {
+        const notice = typeof e.data === "string" && e.data.startsWith("\u0001");
+        if (notice && welcomed) return;
+        welcomed = true;
+        push({ type: "message", data: e.data });
+      };
       ws.onclose = (e) => push({ type: "close", code: e.code, reason: e.reason, wasClean: e.wasClean });
       ws.onerror = () => push({ type: "error" });
       const next = (what) => {
@@ -58,7 +70,7 @@ function installHelpers(stepMs) {
       };
       // The room greets every newcomer: after that the socket is a member.
       const joined = next("the welcome").then((ev) => {
-        if (ev.type !== "message" || !String(ev.data).includes('"welcome"')) throw new Error("first message is not the welcome: " + JSON.stringify(ev));
+        if (ev.type !== "message" || !String(ev.data).startsWith('\u0001{"system":"welcome"')) throw new Error("first message is not the welcome: " + JSON.stringify(ev));
       });
       return { ws, next, joined };
     },
@@ -99,10 +111,13 @@ try {
   context.setDefaultTimeout(STEP_MS);
   await context.addInitScript(installHelpers, STEP_MS);
   const pageErrors = [];
+  // openPage opens the chat as name: the page reads its name from
+  // localStorage when it loads, and joins the room with it.
   const openPage = async (name) => {
     const page = await context.newPage();
     page.on("pageerror", (err) => pageErrors.push(`${name}: ${err.message}`));
     page.on("console", (msg) => { if (msg.type() === "error") pageErrors.push(`${name} console: ${msg.text()}`); });
+    await page.addInitScript((n) => localStorage.setItem("name", n), name);
     const resp = await page.goto(cfg.url);
     if (!resp.ok()) throw new Error(`GET ${cfg.url} = ${resp.status()}`);
     await page.waitForSelector('#status[data-state="open"]');
@@ -111,17 +126,26 @@ try {
     return page;
   };
 
+  if (cfg.suite === "idle") await idleSuite(openPage, pageErrors);
+  else await chatSuite(openPage, pageErrors);
+} finally {
+  await browser.close();
+}
+
+process.exitCode = failures ? 1 : 0;
+
+async function chatSuite(openPage, pageErrors) {
   let alice, bob;
   await check("page served and joined", async () => {
-    alice = await openPage("alice");
-    bob = await openPage("bob");
+    alice = await openPage("Alice");
+    bob = await openPage("Bob");
     const title = await alice.title();
     if (title !== "lariat chat") throw new Error(`title ${JSON.stringify(title)}`);
     return `${cfg.url}: page and socket on the same URL`;
   });
   if (!alice || !bob) {
     fail("the other checks", "no page to run them in");
-    process.exit(1);
+    return;
   }
 
   await check("text through the page", async () => {
@@ -201,6 +225,53 @@ try {
     }, { code: cfg.closeCode, reason: cfg.closeReason });
   });
 
+  await check("join and leave notices", async () => {
+    const carol = await openPage("Carol");
+    await alice.locator('#messages li.system.join[data-name="Carol"]', { hasText: /^Carol joined · \d+ people here$/ }).waitFor();
+    await carol.close(); // Chromium sends 1001
+    await alice.locator('#messages li.system.leave[data-name="Carol"]', { hasText: /^Carol left · \d+ people here$/ }).waitFor();
+    return "Alice's page showed Carol join, then leave";
+  });
+
+  await check("own long message clipped", async () => {
+    const long = "long line ".repeat(300); // 3000 characters
+    await alice.fill("#text", long);
+    await alice.press("#text", "Enter");
+    const own = alice.locator("#messages li.me").last();
+    await own.filter({ hasText: "(1000 more characters)" }).waitFor();
+    await bob.locator("#messages li", { hasText: "(1000 more characters)" }).filter({ hasText: "Alice" }).waitFor();
+    const shown = (await own.textContent()).length;
+    if (shown > 2100) throw new Error(`Alice's own line shows ${shown} characters`);
+    return `3000 characters shown as ${shown}, in the sender's page as in the other`;
+  });
+
+  await check("oversized message marked undelivered", async () => {
+    const dave = await openPage("Dave");
+    await alice.locator('#messages li.system.join[data-name="Dave"]').waitFor();
+    // Made in the page: a megabyte through fill() takes seconds.
+    await dave.locator("#text").evaluate((el, n) => { el.value = "too long ".repeat(n); }, Math.ceil(cfg.maxMessage / 9));
+    await dave.press("#text", "Enter");
+    // The server closes with 1009, and the page marks the line.
+    await dave.waitForSelector('#status[data-code="1009"]');
+    const own = dave.locator("#messages li.me.undelivered");
+    await own.filter({ hasText: "not delivered" }).waitFor();
+    const text = await own.textContent();
+    if (!text.includes("more characters)")) throw new Error(`the undelivered line is not clipped: ${text.length} characters`);
+    // Alice's next line about Dave is that he left: his message was
+    // relayed to no one (the room keeps each member's messages in order).
+    const left = alice.locator('#messages li.system.leave[data-name="Dave"]');
+    await left.waitFor();
+    const between = await alice.evaluate(() => {
+      const lis = [...document.querySelectorAll("#messages li")];
+      const j = lis.findIndex((li) => li.matches('.join[data-name="Dave"]'));
+      const l = lis.findIndex((li) => li.matches('.leave[data-name="Dave"]'));
+      return lis.slice(j + 1, l).filter((li) => li.textContent.includes("too long")).length;
+    });
+    if (between) throw new Error("Alice's page shows Dave's refused message");
+    await dave.close();
+    return `Dave's page: "${text.slice(-80)}"; Alice's: Dave left, nothing from him`;
+  });
+
   await check("no page errors", async () => {
     if (pageErrors.length) throw new Error(pageErrors.join("; "));
   });
@@ -208,8 +279,51 @@ try {
   // Closing the pages closes their sockets (Chromium sends 1001).
   await alice.close();
   await bob.close();
-} finally {
-  await browser.close();
 }
 
-process.exitCode = failures ? 1 : 0;
+// The idle suite: a chat tab that only listens stays in the room past
+// the idle timeout (lariat pings a quiet peer before the timeout, and the
+// browser's pongs keep it), then SIGTERM to the server closes every tab
+// with 1001.
+async function idleSuite(openPage, pageErrors) {
+  let carol;
+  await check("idle tab stays connected", async () => {
+    carol = await openPage("Carol");
+    const wait = 2.5 * cfg.idleMs; // more than twice the idle timeout
+    await carol.waitForTimeout(wait);
+    const st = await carol.locator("#status").evaluate((e) => ({ state: e.dataset.state, text: e.textContent }));
+    if (st.state !== "open") throw new Error(`after ${wait / 1000}s with -idle ${cfg.idleMs / 1000}s the tab shows "${st.text}"`);
+    return `still open after ${wait / 1000}s with -idle ${cfg.idleMs / 1000}s`;
+  });
+  if (!carol) return;
+
+  const isOpen = async (page) => (await page.locator("#status").getAttribute("data-state")) === "open";
+  await check("idle tab still receives", async () => {
+    if (!(await isOpen(carol))) throw new Error("Carol's tab is closed");
+    const dave = await openPage("Dave");
+    await carol.locator('#messages li.system.join[data-name="Dave"]').waitFor();
+    await dave.fill("#text", "after the idle timeout");
+    await dave.press("#text", "Enter");
+    await carol.locator("#messages li", { hasText: "after the idle timeout" }).filter({ hasText: "Dave" }).waitFor();
+    if (!(await isOpen(carol))) throw new Error("Carol's tab closed");
+    await dave.close();
+    return "Dave's join and message reached the idle tab";
+  });
+
+  await check("SIGTERM closes every tab with 1001", async () => {
+    // A tab opened now, whatever became of Carol's.
+    const tabs = { Erin: await openPage("Erin") };
+    if (await isOpen(carol)) tabs.Carol = carol;
+    process.kill(cfg.serverPid, "SIGTERM");
+    for (const [name, page] of Object.entries(tabs)) {
+      const st = await page.waitForSelector('#status[data-state="closed"]');
+      const code = await st.getAttribute("data-code");
+      if (code !== "1001") throw new Error(`${name}'s tab closed with ${code}: ${await st.textContent()}`);
+    }
+    return `${Object.keys(tabs).join(" and ")} saw 1001 (going away)`;
+  });
+
+  await check("no page errors", async () => {
+    if (pageErrors.length) throw new Error(pageErrors.join("; "));
+  });
+}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +22,9 @@ import (
 // server is the chat served on a loopback port, with what its members left
 // with.
 type server struct {
-	url  string // http://127.0.0.1:port
-	room *chatserver.Room
+	url        string // http://127.0.0.1:port
+	room       *chatserver.Room
+	maxMessage int // the MaxMessageSize the welcome announces
 
 	stop func() // closes the server and waits for its connections
 
@@ -38,13 +41,16 @@ const stopWait = 10 * time.Second
 // connection to end and leave the room.
 func serve(t *testing.T, opts lariat.Options) *server {
 	t.Helper()
-	s := &server{room: &chatserver.Room{}}
+	s := &server{room: &chatserver.Room{}, maxMessage: 1 << 20}
+	if opts.MaxMessageSize > 0 {
+		s.maxMessage = int(opts.MaxMessageSize)
+	}
 	s.room.OnLeave = func(_ *lariat.Conn, r lariat.Reason) {
 		s.mu.Lock()
 		s.leaves = append(s.leaves, r)
 		s.mu.Unlock()
 	}
-	hs := httptest.NewServer(chatserver.Handler(s.room, opts))
+	hs := httptest.NewServer(chatserver.Handler(&lariat.Upgrader{New: s.room.New, Options: opts}))
 	s.url = hs.URL
 	s.stop = sync.OnceFunc(func() {
 		hs.Close()
@@ -71,13 +77,39 @@ func (s *server) leftWith() []lariat.Reason {
 	return append([]lariat.Reason(nil), s.leaves...)
 }
 
-// join dials the chat and reads the greeting, after which the member is in
-// the room and sees every later message.
-func (s *server) join(t *testing.T, members int) *wstest.Conn {
+// join dials the chat as name and reads the welcome, after which the
+// member is in the room and sees every later message. members is the
+// number of members the welcome must count, the newcomer included; each
+// of others, already in the room, must be told of the newcomer next.
+func (s *server) join(t *testing.T, name string, members int, others ...*wstest.Conn) *wstest.Conn {
 	t.Helper()
-	c := wstest.Dial(t, s.url+"/")
-	c.WantText(`{"system":"welcome","members":` + strconv.Itoa(members) + `}`)
+	c := wstest.Dial(t, s.url+"/?name="+url.QueryEscape(name))
+	c.WantText(notice(`{"system":"welcome","members":` + strconv.Itoa(members) + `,"maxMessage":` + strconv.Itoa(s.maxMessage) + `}`))
+	for _, o := range others {
+		wantNotice(o, "join", name, members)
+	}
 	return c
+}
+
+// notice is a message of the room's own: js after the byte 0x01.
+func notice(js string) string { return "\x01" + js }
+
+// wantNotice reads c's next message and fails the test unless it is the
+// notice that name joined or left, leaving members in the room.
+func wantNotice(c *wstest.Conn, system, name string, members int) {
+	c.TB().Helper()
+	c.WantText(notice(`{"system":"` + system + `","name":"` + name + `","members":` + strconv.Itoa(members) + `}`))
+}
+
+// leave closes c normally and tells each of others, in the room with c,
+// that c's member, name, left, leaving members in the room.
+func leave(c *wstest.Conn, name string, members int, others ...*wstest.Conn) {
+	c.TB().Helper()
+	c.WriteClose(1000, "")
+	c.WantClose(1000)
+	for _, o := range others {
+		wantNotice(o, "leave", name, members)
+	}
 }
 
 func TestPageServedAtTheSamePath(t *testing.T) {
@@ -98,7 +130,7 @@ func TestPageServedAtTheSamePath(t *testing.T) {
 		t.Errorf("Content-Type = %q, want text/html", ct)
 	}
 	// The page must open its socket on the URL it was served from.
-	for _, want := range []string{`new WebSocket("ws://" + location.host + "/")`, `<ul id="messages"`, `id="name"`} {
+	for _, want := range []string{`new WebSocket("ws://" + location.host + "/?name="`, `<ul id="messages"`, `id="name"`} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("page lacks %s", want)
 		}
@@ -111,9 +143,7 @@ func TestPageServedAtTheSamePath(t *testing.T) {
 	}
 
 	// The same path upgrades.
-	c := s.join(t, 1)
-	c.WriteClose(1000, "")
-	c.WantClose(1000)
+	leave(s.join(t, "a", 1), "a", 0)
 
 	// One route only.
 	resp, err = http.Get(s.url + "/other")
@@ -128,9 +158,9 @@ func TestPageServedAtTheSamePath(t *testing.T) {
 
 func TestBroadcastBetweenThreeClients(t *testing.T) {
 	s := serve(t, lariat.Options{})
-	a := s.join(t, 1)
-	b := s.join(t, 2)
-	c := s.join(t, 3)
+	a := s.join(t, "a", 1)
+	b := s.join(t, "b", 2, a)
+	c := s.join(t, "c", 3, a, b)
 
 	hello := `{"name":"a","text":"hello from a"}`
 	a.WriteText(hello)
@@ -151,15 +181,83 @@ func TestBroadcastBetweenThreeClients(t *testing.T) {
 	a.WantText(frag)
 	b.WantText(frag)
 
-	// Everyone leaves; a member that left gets nothing more.
-	a.WriteClose(1000, "")
-	a.WantClose(1000)
+	// Text that is not the page's JSON, and binary that starts with
+	// 0x01, are relayed as they are too: the room reads neither.
+	b.WriteText("plain, not JSON")
+	a.WantText("plain, not JSON")
+	c.WantText("plain, not JSON")
+	a.WriteBinary([]byte{1, '{', '}'})
+	b.WantBinary([]byte{1, '{', '}'})
+	c.WantBinary([]byte{1, '{', '}'})
+
+	// Everyone leaves; the others are told; a member that left gets
+	// nothing more.
+	leave(a, "a", 2, b, c)
 	b.WriteText("after a left")
 	c.WantText("after a left")
 	b.WriteClose(1001, "going away")
 	b.WantClose(1001)
-	c.WriteClose(1000, "")
-	c.WantClose(1000)
+	wantNotice(c, "leave", "b", 1)
+	leave(c, "c", 0)
+}
+
+// The room's notices say who joined and who left, by the name each page
+// gave, in the order it happened, and count the room.
+func TestJoinAndLeaveNotices(t *testing.T) {
+	s := serve(t, lariat.Options{})
+	names := []struct{ asked, shown string }{
+		{"Alice", "Alice"},
+		{"", "guest"},
+		{"  Zoë \u00e9t\u00e9  ", "Zoë été"},
+		{"tab\there\x00and\x1b[31mred", "tabhereand[31mred"},
+		{"\xff\xfeok", "\ufffd\ufffdok"},
+		{strings.Repeat("名", 50), strings.Repeat("名", 40)},
+		{`quote " and \ backslash`, `quote \" and \\ backslash`}, // as JSON
+	}
+	first := s.join(t, "first", 1)
+	for _, n := range names {
+		c := wstest.Dial(t, s.url+"/?name="+url.QueryEscape(n.asked))
+		op, _, err := c.ReadMessage() // the welcome
+		if err != nil || op != wstest.OpText {
+			t.Fatalf("%q: want the welcome, got %s (err %v)", n.asked, wstest.OpName(op), err)
+		}
+		wantNotice(first, "join", n.shown, 2)
+		c.WriteClose(1000, "")
+		c.WantClose(1000)
+		wantNotice(first, "leave", n.shown, 1)
+	}
+	leave(first, "first", 0)
+}
+
+// Text that starts with the notices' byte 0x01 would pass for the room's
+// own: it is refused with 1008 and reaches no one.
+func TestForgedNoticeRefused(t *testing.T) {
+	s := serve(t, lariat.Options{})
+	a := s.join(t, "a", 1)
+	forger := s.join(t, "forger", 2, a)
+	forger.WriteText(notice(`{"system":"join","name":"admin","members":99}`))
+	forger.WantClose(uint16(lariat.StatusPolicyViolation))
+	forger.WriteClose(uint16(lariat.StatusPolicyViolation), "")
+	// a's next message is the forger leaving: nothing was relayed before
+	// it, and the room kept its count.
+	wantNotice(a, "leave", "forger", 1)
+	leave(a, "a", 0)
+}
+
+// A message over MaxMessageSize closes its sender with 1009 and reaches no
+// one; the welcome announced the limit.
+func TestTooBigReachesNoOne(t *testing.T) {
+	s := serve(t, lariat.Options{MaxMessageSize: 1000})
+	a := s.join(t, "a", 1)
+	b := s.join(t, "b", 2, a)
+	b.WriteText(`{"name":"b","text":"` + strings.Repeat("x", 1000) + `"}`)
+	b.WantClose(uint16(lariat.StatusMessageTooBig))
+	wantNotice(a, "leave", "b", 1)
+	leave(a, "a", 0)
+	s.stop()
+	if !slices.ContainsFunc(s.leftWith(), func(r lariat.Reason) bool { return r.Kind == lariat.ReasonTooBig }) {
+		t.Errorf("no member left with ReasonTooBig; reasons %v", s.leftWith())
+	}
 }
 
 // A member that does not read is dropped once its mailbox is full, and the
@@ -167,8 +265,8 @@ func TestBroadcastBetweenThreeClients(t *testing.T) {
 func TestSlowMemberIsDropped(t *testing.T) {
 	const mailbox = 4
 	s := serve(t, lariat.Options{MailboxSize: mailbox})
-	sender := s.join(t, 1)
-	slow := s.join(t, 2)
+	sender := s.join(t, "sender", 1)
+	slow := s.join(t, "slow", 2, sender)
 
 	// Messages of 64 KiB soon fill the loopback socket buffers and then
 	// the mailbox, since slow reads nothing yet. After every 16 the
@@ -218,15 +316,16 @@ func TestSlowMemberIsDropped(t *testing.T) {
 	}
 	slow.WriteClose(1008, "")
 
+	slow.WantTCPClosed(wstest.DefaultTimeout)
+	// The sender was told; the room counted slow out when it dropped it.
+	wantNotice(sender, "leave", "slow", 1)
+
 	// The room goes on for the others.
-	late := s.join(t, 2)
+	late := s.join(t, "late", 2, sender)
 	sender.WriteText("still here")
 	late.WantText("still here")
-	sender.WriteClose(1000, "")
-	sender.WantClose(1000)
-	late.WriteClose(1000, "")
-	late.WantClose(1000)
-	slow.WantTCPClosed(wstest.DefaultTimeout)
+	leave(sender, "sender", 1, late)
+	leave(late, "late", 0)
 
 	s.stop()
 	var dropped bool

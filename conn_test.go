@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -657,7 +658,7 @@ func TestEchoAllocs(t *testing.T) {
 
 func BenchmarkEcho(b *testing.B) {
 	for _, size := range []int{16, 1024, 16 << 10} {
-		b.Run(itoa(size), func(b *testing.B) {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
 			c, _ := newFakeEcho(size)
 			b.SetBytes(int64(size))
 			b.ReportAllocs()

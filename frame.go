@@ -3,6 +3,7 @@ package lariat
 import (
 	"encoding/binary"
 	"math/bits"
+	"strconv"
 
 	"github.com/lariat-ws/lariat/internal/xormask"
 )
@@ -40,7 +41,7 @@ func (o Opcode) String() string {
 	case OpPong:
 		return "pong"
 	}
-	return "reserved(" + itoa(int(o)) + ")"
+	return "reserved(" + strconv.Itoa(int(o)) + ")"
 }
 
 // Frame is a complete message or control frame as a Handler sees it.
@@ -193,28 +194,4 @@ func appendHeader(dst []byte, fin bool, rsv byte, op Opcode, length int) []byte 
 func mask(key uint32, pos int, b []byte) int {
 	xormask.XOR(b, bits.RotateLeft32(key, -8*(pos&3)))
 	return pos + len(b)
-}
-
-// itoa formats small non-negative integers without fmt or strconv, for
-// String methods on hot error paths.
-func itoa(v int) string {
-	if v == 0 {
-		return "0"
-	}
-	var buf [20]byte
-	i := len(buf)
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	for v > 0 {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	if neg {
-		i--
-		buf[i] = '-'
-	}
-	return string(buf[i:])
 }

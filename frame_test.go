@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
@@ -232,7 +233,7 @@ func FuzzMask(f *testing.F) {
 func BenchmarkMask(b *testing.B) {
 	for _, size := range []int{3, 16, 128, 1024, 16 << 10} {
 		p := make([]byte, size)
-		b.Run(itoa(size), func(b *testing.B) {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			for b.Loop() {
 				mask(0x12345678, 0, p)
@@ -255,7 +256,7 @@ func BenchmarkMask(b *testing.B) {
 func BenchmarkCopy(b *testing.B) {
 	for _, size := range []int{3, 16, 128, 1024, 16 << 10} {
 		p, q := make([]byte, size), make([]byte, size)
-		b.Run(itoa(size), func(b *testing.B) {
+		b.Run(strconv.Itoa(size), func(b *testing.B) {
 			b.SetBytes(int64(size))
 			for b.Loop() {
 				copy(q, p)

@@ -3,6 +3,7 @@ package deflate
 import (
 	"bytes"
 	"runtime"
+	"strconv"
 	"testing"
 	"unsafe"
 
@@ -134,12 +135,7 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestMemoryPerConnection measures what connections keep between
 // messages, in each mode, once the pools are gone: 200 connections each

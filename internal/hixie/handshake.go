@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"io"
 	"math"
 	"net/http"
@@ -292,7 +293,7 @@ func checkFields(origin, location, protocol string, extra http.Header) error {
 		}
 	}
 	for name, values := range extra {
-		if !isToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("%w: field name %q is not a token", ErrHeaderValue, name)
 		}
 		if slices.Contains(ownFields[:], textproto.CanonicalMIMEHeaderKey(name)) {
@@ -314,29 +315,4 @@ func checkValue(name, value string) error {
 		}
 	}
 	return nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 section 5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c < 0x80 && c > ' ' && c != 0x7f && !isSeparator(c):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func isSeparator(c byte) bool {
-	switch c {
-	case '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}':
-		return true
-	}
-	return false
 }

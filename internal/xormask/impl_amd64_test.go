@@ -2,7 +2,10 @@
 
 package xormask
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 // forEachImpl runs f with XOR and with xorBulk alone (which XOR calls
 // only from bulkMin bytes up), each with the AVX2 code, where the
@@ -23,5 +26,32 @@ func forEachImpl(t *testing.T, f func(t *testing.T, xor func([]byte, uint32))) {
 		}
 		t.Run("XOR/"+name, func(t *testing.T) { f(t, XOR) })
 		t.Run("bulk/"+name, func(t *testing.T) { f(t, bulk) })
+	}
+}
+
+// BenchmarkImpl isolates the assembly loops: AVX2 against SSE2 on the
+// same buffers (build with -tags purego for the pure-Go loop, which
+// BenchmarkXOR then measures). The AVX2 loop stays only while it wins.
+func BenchmarkImpl(b *testing.B) {
+	saved := useAVX2
+	defer func() { useAVX2 = saved }()
+	for _, size := range []int{1024, 16 << 10} {
+		buf := make([]byte, size)
+		for _, avx2 := range []bool{true, false} {
+			if avx2 && !hasAVX2() {
+				continue
+			}
+			name := "sse2/"
+			if avx2 {
+				name = "avx2/"
+			}
+			b.Run(name+strconv.Itoa(size), func(b *testing.B) {
+				useAVX2 = avx2
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					XOR(buf, 0x12345678)
+				}
+			})
+		}
 	}
 }

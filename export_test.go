@@ -1,6 +1,11 @@
 package lariat
 
-import "net"
+import (
+	"net"
+	"runtime"
+	"testing"
+	"time"
+)
 
 // Hooks into the connection engine that only tests use.
 
@@ -37,5 +42,16 @@ func (h *funcs) Handle(c *Conn, f Frame) error {
 func (h *funcs) Terminate(c *Conn, r Reason) {
 	if h.onTerminate != nil {
 		h.onTerminate(c, r)
+	}
+}
+
+// waitReading waits until the connection's goroutine is blocked reading
+// the transport, the state Post's wake-up must handle.
+func waitReading(t *testing.T, c *Conn) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); c.state.Load() != connReading; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection never blocked in Read")
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -161,24 +162,39 @@ func newRecorder2() Handler {
 }
 
 // TestWriteTimeout: a peer that stops reading is dropped after
-// WriteTimeout; nothing grows meanwhile.
+// WriteTimeout; meanwhile nothing is queued in memory (large payloads
+// are written through, and the write buffer keeps its size), and once
+// a write has failed every send fails at once.
 func TestWriteTimeout(t *testing.T) {
 	h := newRecorder()
 	big := make([]byte, 1<<20)
+	sent, buffered := 0, 0
+	var errs []error
 	h.onInit = func(c *Conn) error {
 		for range 64 {
-			if err := c.SendBinary(big); err != nil {
+			err := c.SendBinary(big)
+			if c.wbp != nil {
+				buffered = max(buffered, cap(*c.wbp))
+			}
+			if err != nil {
+				errs = append(errs, err, c.SendText("after"))
 				return err
 			}
+			sent++
 		}
 		return nil
 	}
-	c := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.Options.WriteTimeout = 200 * time.Millisecond }))
+	wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.Options.WriteTimeout = 200 * time.Millisecond }))
 	r := h.reason(t)
-	if r.Kind != ReasonTimeout || r.Text != "write timeout" {
+	if r.Kind != ReasonTimeout || r.Text != "write timeout" || r.Code != StatusAbnormalClosure {
 		t.Fatalf("reason %+v", r)
 	}
-	_ = c
+	if sent == 64 || len(errs) != 2 || !errors.Is(errs[0], os.ErrDeadlineExceeded) || !errors.Is(errs[1], os.ErrDeadlineExceeded) {
+		t.Fatalf("%d sends went through, then %v", sent, errs)
+	}
+	if buffered > defaultBufferSize {
+		t.Fatalf("write buffer grew to %d bytes", buffered)
+	}
 }
 
 // TestQuietPeerStays: with the default rule, a peer that sends nothing

@@ -44,7 +44,7 @@ func TestTLSPostWake(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"one", "two", "three"} {
-		time.Sleep(20 * time.Millisecond) // let the server block in Read
+		waitReading(t, c) // Post must wake a Read blocked in TLS
 		c.Post(s)
 		expect(s)
 	}

@@ -55,6 +55,7 @@ type CompressionOptions struct {
 	MinSize int
 }
 
+// config is o as the negotiation in internal/deflate takes it.
 func (o *CompressionOptions) config() deflate.Config {
 	return deflate.Config{
 		ServerNoContextTakeover: o.ServerNoContextTakeover,

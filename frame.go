@@ -89,6 +89,7 @@ type header struct {
 // goes into the 1002 close frame, so keep it short.
 type frameError string
 
+// Error says which rule the frame broke.
 func (e frameError) Error() string { return "lariat: " + string(e) }
 
 const (

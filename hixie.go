@@ -84,11 +84,14 @@ type hixieCodec struct {
 	dec     hixie.Decoder
 }
 
+// newHixieCodec returns the codec of draft v (hixie-75 or hixie-76).
 func newHixieCodec(v Version, maxMessage int64) *hixieCodec {
 	return &hixieCodec{version: v, dec: hixie.Decoder{MaxMessage: maxMessage}}
 }
 
+// canPing: the drafts have no ping frames.
 func (*hixieCodec) canPing() bool               { return false }
+// setMaxMessageSize applies the limit to the decoder, which keeps its own.
 func (d *hixieCodec) setMaxMessageSize(n int64) { d.dec.MaxMessage = n }
 
 // next decodes until a text message is complete.

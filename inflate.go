@@ -26,6 +26,8 @@ type messageSource struct {
 	pos int    // bytes of its payload read so far
 }
 
+// Read gives the inflater the next compressed bytes of the message,
+// reading the next frame when the current one is used up.
 func (s *messageSource) Read(p []byte) (int, error) {
 	c := s.c
 	for c.remaining == 0 {

@@ -192,10 +192,12 @@ type connError struct {
 	err  error      // the cause, if any
 }
 
+// Error describes the end as the Reason will.
 func (e *connError) Error() string {
 	return Reason{Kind: e.kind, Code: e.code, Text: e.text, Err: e.err}.Error()
 }
 
+// Unwrap returns the cause.
 func (e *connError) Unwrap() error { return e.err }
 
 // fail returns the error that ends a connection with kind.

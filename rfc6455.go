@@ -12,7 +12,9 @@ import (
 // the negotiated compression live in the Conn.
 type rfc6455 struct{}
 
+// canPing: RFC 6455 has ping frames.
 func (rfc6455) canPing() bool           { return true }
+// setMaxMessageSize: the limit is read from the Conn's options.
 func (rfc6455) setMaxMessageSize(int64) {}
 
 // next reads frames until one completes a message or is a ping or pong.
@@ -177,6 +179,7 @@ func (rfc6455) writeData(c *Conn, op Opcode, p []byte) error {
 	return c.writeCompressed(op, p, true)
 }
 
+// writeClose queues a close frame with code and text.
 func (rfc6455) writeClose(c *Conn, code StatusCode, text string) {
 	var payload [maxControlPayload]byte
 	c.writeFrame(true, OpClose, 0, appendClose(payload[:0], code, text))

@@ -37,6 +37,7 @@ func (u *Upgrader) admit(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// release gives back a slot taken by admit.
 func (u *Upgrader) release() {
 	u.mu.Lock()
 	u.active--
@@ -165,6 +166,7 @@ func inCallback() bool {
 	}
 }
 
+// snapshotLocked lists the connections; u.mu must be held.
 func (u *Upgrader) snapshotLocked() []*Conn {
 	conns := make([]*Conn, 0, len(u.conns))
 	for c := range u.conns {

@@ -142,6 +142,8 @@ func (u *Upgrader) Wrap(page http.Handler) http.Handler {
 // response is written.
 func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.serve(w, r, nil) }
 
+// serve answers one request: a CONNECT, a page request (page, or 426
+// when there is none), or an upgrade of one of the generations.
 func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, page http.Handler) {
 	if r.Method == http.MethodConnect {
 		u.serveConnect(w, r)
@@ -479,6 +481,7 @@ func (u *Upgrader) newHandler(w http.ResponseWriter, r *http.Request, hs *Handsh
 	return h, true
 }
 
+// contains reports whether list holds s.
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -503,6 +506,7 @@ func (u *Upgrader) refuse(w http.ResponseWriter, r *http.Request, status int, pr
 	http.Error(w, problem, status)
 }
 
+// logError logs at Error, when there is a Logger.
 func (u *Upgrader) logError(msg string, args ...any) {
 	if u != nil && u.Logger != nil {
 		u.Logger.Error("lariat: "+msg, args...)

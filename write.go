@@ -55,6 +55,7 @@ func (c *Conn) SendBinary(p []byte) error { return c.writeData(OpBinary, p) }
 // handlers that implement ControlHandler.
 func (c *Conn) Ping(p []byte) error { return c.Send(Frame{Op: OpPing, Payload: p}) }
 
+// writeData queues a data message through the connection's codec.
 func (c *Conn) writeData(op Opcode, p []byte) error {
 	if err := c.sendable(); err != nil {
 		return err

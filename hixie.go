@@ -90,7 +90,8 @@ func newHixieCodec(v Version, maxMessage int64) *hixieCodec {
 }
 
 // canPing: the drafts have no ping frames.
-func (*hixieCodec) canPing() bool               { return false }
+func (*hixieCodec) canPing() bool { return false }
+
 // setMaxMessageSize applies the limit to the decoder, which keeps its own.
 func (d *hixieCodec) setMaxMessageSize(n int64) { d.dec.MaxMessage = n }
 

@@ -13,7 +13,8 @@ import (
 type rfc6455 struct{}
 
 // canPing: RFC 6455 has ping frames.
-func (rfc6455) canPing() bool           { return true }
+func (rfc6455) canPing() bool { return true }
+
 // setMaxMessageSize: the limit is read from the Conn's options.
 func (rfc6455) setMaxMessageSize(int64) {}
 

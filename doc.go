@@ -5,18 +5,15 @@
 //
 // An [Upgrader] is an http.Handler. For each upgrade request it calls its
 // New function, which inspects the request, may choose a subprotocol and
-// returns a [Handler]; the Upgrader then answers 101 and runs the
-// connection. A Handler is a small actor: lariat calls Init once, Handle
-// for every message, Info for every value another goroutine posted, and
-// Terminate once at the end, all on the connection's goroutine, so a
-// handler's state needs no locks.
+// returns a [Handler]; the Upgrader then answers the handshake and runs
+// the connection. A Handler is a small actor: lariat calls Init once,
+// Handle for every message, Info for every value another goroutine
+// posted, and Terminate once at the end, all on the connection's
+// goroutine, so a handler's state needs no locks.
 //
 //	type echo struct{ lariat.Base }
 //
 //	func (echo) Handle(c *lariat.Conn, f lariat.Frame) error {
-//		if f.Op.IsControl() {
-//			return nil
-//		}
 //		return c.Send(f)
 //	}
 //
@@ -27,38 +24,48 @@
 //
 // # Messages
 //
-// Handle receives whole messages: fragments are reassembled, text is
-// validated as UTF-8 as it arrives (invalid text closes with 1007 at the
-// first bad byte), and a message larger than Options.MaxMessageSize
-// (1 MiB by default) closes with 1009 before its payload is read.
+// Handle receives whole data messages: fragments are reassembled,
+// compressed messages inflated as their frames arrive, and text validated
+// as UTF-8 as it arrives (invalid text closes with 1007 at the first bad
+// byte, compressed or not). A message larger than Options.MaxMessageSize
+// (1 MiB by default) closes with 1009 as soon as its size is known; memory
+// for a message grows with the bytes that arrive, never with the length a
+// header declares.
 //
-// # Control frames
+// # Control frames and timeouts
 //
-// Pings are answered with a pong automatically, and Handle sees the ping
-// and pong frames too. The close handshake is lariat's: a peer's close is
-// echoed and reaches Terminate as a [Reason]; a handler closes with
-// [Conn.Close] or by returning [Stop].
+// Pings are answered with a pong automatically; a Handler that wants to
+// see pings and pongs implements [ControlHandler]. A connection that has
+// received nothing for half of Options.IdleTimeout (60 s) is pinged, and
+// one that has received nothing, not even the pong, for the whole of it is
+// closed: a quiet browser tab stays, a dead peer goes. The close handshake
+// is lariat's: a peer's close is echoed and reaches Terminate as a
+// [Reason]; a handler closes with [Conn.Close] or by returning [Stop].
 //
 // # Concurrency
 //
 // Conn's methods are for use inside callbacks. Other goroutines reach a
 // connection only through [Conn.Post], which is safe for concurrent use,
-// never blocks, and is bounded by Options.MailboxSize. A connection costs
-// one goroutine, started when the upgrade succeeds: ServeHTTP returns then,
-// so that net/http frees the buffers it held for the request.
+// never blocks, and is bounded by Options.MailboxSize and MailboxBytes.
+// Every post Post accepts reaches Info exactly once. A connection costs
+// one goroutine, started when the upgrade succeeds: ServeHTTP returns
+// then, so that net/http frees the buffers it held for the request.
 //
 // # Origins
 //
-// By default a browser request whose Origin is not the request's Host is
-// refused with 403, which stops cross-site WebSocket hijacking. Set
-// Upgrader.CheckOrigin to allow other origins.
+// By default a browser request whose Origin is not the request's Host
+// (scheme, name and port) is refused with 403, which stops cross-site
+// WebSocket hijacking. Set Upgrader.CheckOrigin to allow other origins,
+// or to pin your own, which a Host comparison cannot do against DNS
+// rebinding.
 //
 // # Buffers
 //
-// A Frame's payload aliases the connection's buffers and is valid until the
-// callback returns; [Frame.Clone] copies it. Each connection holds a 4 KiB
-// read buffer and a 4 KiB write buffer from shared pools, plus, while a
-// message larger than half the read buffer is arriving, a pooled buffer of
-// that message's size. [Conn.Hibernate] returns the read and write buffers
-// to the pools until the peer next sends something.
+// A Frame's payload aliases the connection's buffers and is valid until
+// the callback returns; [Frame.Clone] copies it. A connection takes its
+// 4 KiB read buffer from a shared pool while it reads and its write buffer
+// only while frames wait to be written; frames sent in callbacks leave
+// together when the connection is about to wait for the peer.
+// [Conn.Hibernate] also gives the read buffer back until the peer next
+// sends something.
 package lariat

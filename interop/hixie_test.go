@@ -61,7 +61,7 @@ func testHixie(t *testing.T, draft int) {
 // lariat reports as a remote close with 1000: hixie-76's 0xFF 0x00, or
 // the end of a hixie-75 stream between messages.
 func hixieEndings() map[string][]ending {
-	badUTF8 := ending{lariat.ReasonBadEncoding, lariat.StatusInvalidPayload, ""}
+	badUTF8 := ending{lariat.ReasonBadEncoding, lariat.StatusInvalidPayload, "invalid UTF-8"}
 	return map[string][]ending{
 		"close":              {normalClose},
 		"server-close":       {{lariat.ReasonStop, serverCloseCode, serverCloseReason}},

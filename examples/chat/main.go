@@ -22,28 +22,22 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"log"
+	"log/slog"
 	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/lariat-ws/lariat"
 	"github.com/lariat-ws/lariat/examples/chat/chatserver"
+	"github.com/lariat-ws/lariat/examples/internal/serve"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	var sf serve.Flags
+	sf.Register("127.0.0.1:8080")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate with clients that offer it")
 	idle := flag.Duration("idle", 0, "close a member that receives nothing for this long (0: lariat's default, 60s)")
 	mailbox := flag.Int("mailbox", 256, "messages a member may fall behind before it is dropped")
-	headerTimeout := flag.Duration("header-timeout", 10*time.Second, "cut off a client that takes longer to send its request head")
-	httpIdle := flag.Duration("http-idle", time.Minute, "cut off an HTTP connection idle this long between requests")
 	flag.Parse()
 
 	room := &chatserver.Room{
@@ -51,49 +45,21 @@ func main() {
 			log.Printf("chat: %v left: %v", c.RemoteAddr(), r)
 		},
 	}
-	up := &lariat.Upgrader{New: room.New}
+	up := &lariat.Upgrader{New: room.New, Logger: slog.Default()}
 	if *compress {
 		up.Options.Compression = &lariat.CompressionOptions{}
 	}
 	up.Options.IdleTimeout = *idle
 	up.Options.MailboxSize = *mailbox
 
-	srv := &http.Server{
-		Handler:           chatserver.Handler(up),
-		ReadHeaderTimeout: *headerTimeout,
-		IdleTimeout:       *httpIdle,
-		MaxHeaderBytes:    16 << 10,
-	}
-	ln, err := net.Listen("tcp", *addr)
+	err := serve.Run(&sf, chatserver.Handler(up), up, func(scheme string, addr net.Addr) {
+		log.Printf("chat: open %s://%s/ (compress=%v idle=%v tls=%v)", scheme, addr, *compress, *idle, sf.TLS)
+		if sf.TLS && !serve.ExtendedConnect() {
+			log.Print("chat: WebSockets over HTTP/2 are off: start with GODEBUG=http2xconnect=1 to turn them on")
+		}
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("chat: open http://%s/ (compress=%v idle=%v)", ln.Addr(), *compress, *idle)
-	if err := serve(srv, ln, up); err != nil {
-		log.Fatal(err)
-	}
 	log.Print("chat: shut down")
-}
-
-// serve runs srv on ln until SIGINT or SIGTERM, then shuts down within
-// 5 s: http.Server.Shutdown neither sees nor waits for upgraded
-// connections, so up.Shutdown runs beside it and sends every WebSocket
-// 1001 (going away), then awaits the close handshakes. A second signal
-// kills at once.
-func serve(srv *http.Server, ln net.Listener, up *lariat.Upgrader) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-		stop()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	closed := make(chan error, 1)
-	go func() { closed <- up.Shutdown(ctx) }()
-	return errors.Join(srv.Shutdown(ctx), <-closed)
 }

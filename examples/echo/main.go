@@ -19,19 +19,16 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
+	"strings"
 
 	"github.com/lariat-ws/lariat"
+	"github.com/lariat-ws/lariat/examples/internal/serve"
 )
 
 // echo sends every data message back.
@@ -54,59 +51,32 @@ func mux(up *lariat.Upgrader) http.Handler {
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:9001", "address to listen on")
+	var sf serve.Flags
+	sf.Register("127.0.0.1:9001")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate")
 	legacy := flag.Bool("legacy", false, "accept the hixie-75/76 drafts")
 	idle := flag.Duration("idle", 0, "close a WebSocket that receives nothing for this long (0: lariat's default, 60s)")
-	headerTimeout := flag.Duration("header-timeout", 10*time.Second, "cut off a client that takes longer to send its request head")
-	httpIdle := flag.Duration("http-idle", time.Minute, "cut off an HTTP connection idle this long between requests")
 	flag.Parse()
 
 	up := &lariat.Upgrader{
 		New:    func(*http.Request, *lariat.Handshake) (lariat.Handler, error) { return echo{}, nil },
 		Legacy: *legacy,
+		Logger: slog.Default(),
 	}
 	if *compress {
 		up.Options.Compression = &lariat.CompressionOptions{}
 	}
 	up.Options.IdleTimeout = *idle
 
-	srv := &http.Server{
-		Handler:           mux(up),
-		ReadHeaderTimeout: *headerTimeout,
-		IdleTimeout:       *httpIdle,
-		MaxHeaderBytes:    16 << 10,
-	}
-	ln, err := net.Listen("tcp", *addr)
+	err := serve.Run(&sf, mux(up), up, func(scheme string, addr net.Addr) {
+		ws := strings.Replace(scheme, "http", "ws", 1)
+		log.Printf("echo: listening on %s://%s/ws (compress=%v legacy=%v tls=%v)", ws, addr, *compress, *legacy, sf.TLS)
+		if sf.TLS && !serve.ExtendedConnect() {
+			log.Print("echo: WebSockets over HTTP/2 are off: start with GODEBUG=http2xconnect=1 to turn them on")
+		}
+	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Printf("echo: listening on ws://%s/ws (compress=%v legacy=%v)", ln.Addr(), *compress, *legacy)
-	if err := serve(srv, ln, up); err != nil {
-		log.Fatal(err)
-	}
 	log.Print("echo: shut down")
-}
-
-// serve runs srv on ln until SIGINT or SIGTERM, then shuts down within
-// 5 s: http.Server.Shutdown neither sees nor waits for upgraded
-// connections, so up.Shutdown runs beside it and sends every WebSocket
-// 1001 (going away), then awaits the close handshakes. A second signal
-// kills at once.
-func serve(srv *http.Server, ln net.Listener, up *lariat.Upgrader) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-		stop()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	closed := make(chan error, 1)
-	go func() { closed <- up.Shutdown(ctx) }()
-	return errors.Join(srv.Shutdown(ctx), <-closed)
 }

@@ -209,6 +209,7 @@ type Upgrader struct {
 	conns   map[*Conn]struct{}
 	closing bool
 	drained chan struct{} // closed when active drops to 0 while closing
+	h2log   sync.Once     // h2: logs once whether WebSockets run over HTTP/2 (h2handshake.go)
 }
 
 // Handshake is what New sees of, and may change in, the upgrade. It is
@@ -288,6 +289,9 @@ func isUpgrade(r *http.Request) bool {
 func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.serve(w, r, u.Fallback) }
 
 func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, fallback http.Handler) {
+	if u.serveConnect(w, r) { // h2: every CONNECT, RFC 8441 over HTTP/2 (h2handshake.go)
+		return // h2:
+	} // h2:
 	if !isUpgrade(r) {
 		if fallback != nil {
 			fallback.ServeHTTP(w, r)

@@ -3,6 +3,7 @@ package lariat
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"io"
@@ -59,6 +60,7 @@ func TestH2(t *testing.T) {
 		{"Hibernate", testH2Hibernate},
 		{"Refusals", testH2Refusals},
 		{"ServerShutdown", testH2ServerShutdown},
+		{"TLS", testH2TLS},
 	} {
 		t.Run(tc.name, tc.f)
 	}
@@ -940,4 +942,33 @@ func FuzzExtendedConnect(f *testing.F) {
 			t.Fatalf("status %d for a valid request", rec.Code)
 		}
 	})
+}
+
+// testH2TLS: over TLS, as browsers reach a server, ALPN selects h2 and
+// the WebSocket runs on a stream.
+func testH2TLS(t *testing.T) {
+	transports := make(chan string, 1)
+	h := newRecorder()
+	h.onInit = func(c *Conn) error { transports <- c.Transport(); return nil }
+	srv := httptest.NewUnstartedServer(h2Upgrader(h))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); waitNoH2Goroutines(t) })
+	addr := srv.Listener.Addr().String()
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN chose %q", p)
+	}
+	st, _ := newH2Client(t, tc, "https", addr).connect("/")
+	if tr := <-transports; tr != "h2" {
+		t.Fatalf("Transport() = %q", tr)
+	}
+	st.sendText("over TLS")
+	st.wantText("over TLS")
+	st.sendClose(1000)
+	st.wantClose(1000)
+	st.wantEnd()
 }

@@ -32,10 +32,11 @@ import (
 // respect the server's windows: a test keeps what it sends on a stream
 // below net/http's 1 MiB default.
 type h2Client struct {
-	t    testing.TB
-	nc   net.Conn
-	fr   *http2.Framer
-	host string
+	t      testing.TB
+	nc     net.Conn
+	fr     *http2.Framer
+	host   string
+	scheme string
 
 	wmu    sync.Mutex // the Framer's writing side, enc, hbuf, nextID
 	enc    *hpack.Encoder
@@ -75,10 +76,18 @@ func dialH2(t testing.TB, addr string, opts ...h2ClientOption) *h2Client {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
+	return newH2Client(t, nc, "http", addr, opts...)
+}
+
+// newH2Client runs HTTP/2 on nc, a connection to host, whose requests
+// carry :scheme scheme.
+func newH2Client(t testing.TB, nc net.Conn, scheme, host string, opts ...h2ClientOption) *h2Client {
+	t.Helper()
 	c := &h2Client{
 		t:        t,
 		nc:       nc,
-		host:     addr,
+		host:     host,
+		scheme:   scheme,
 		fr:       http2.NewFramer(nc, nc),
 		nextID:   1,
 		settings: make(chan map[http2.SettingID]uint32, 1),
@@ -209,7 +218,7 @@ func (c *h2Client) connectFields(path string, extra ...string) []hpack.HeaderFie
 	f := []hpack.HeaderField{
 		{Name: ":method", Value: "CONNECT"},
 		{Name: ":protocol", Value: "websocket"},
-		{Name: ":scheme", Value: "http"},
+		{Name: ":scheme", Value: c.scheme},
 		{Name: ":path", Value: path},
 		{Name: ":authority", Value: c.host},
 		{Name: "sec-websocket-version", Value: "13"},

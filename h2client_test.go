@@ -296,7 +296,7 @@ func extraValues(kv []string, name string) []string {
 }
 
 // h2ClientStream is one stream of an h2Client: an io.Reader of the DATA
-// the server sent, with WebSocket helpers.
+// the server sent, with methods that speak WebSocket on it.
 type h2ClientStream struct {
 	c       *h2Client
 	id      uint32
@@ -526,7 +526,7 @@ func (st *h2ClientStream) expectEnd() error {
 	return fmt.Errorf("stream %d: want its end: %w", st.id, err)
 }
 
-// The want* helpers fail the test; they belong to the test's goroutine.
+// The want* methods fail the test; they belong to the test's goroutine.
 
 func (st *h2ClientStream) wantText(s string) {
 	st.c.t.Helper()

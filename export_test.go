@@ -28,8 +28,24 @@ func (c *Conn) step() error {
 // two; a nil function behaves as Base.
 type funcs struct {
 	Base
+	onInit      func(c *Conn) error
 	onHandle    func(c *Conn, f Frame) error
+	onInfo      func(c *Conn, msg any) error
 	onTerminate func(c *Conn, r Reason)
+}
+
+func (h *funcs) Init(c *Conn) error {
+	if h.onInit == nil {
+		return nil
+	}
+	return h.onInit(c)
+}
+
+func (h *funcs) Info(c *Conn, msg any) error {
+	if h.onInfo == nil {
+		return nil
+	}
+	return h.onInfo(c, msg)
 }
 
 func (h *funcs) Handle(c *Conn, f Frame) error {

@@ -85,6 +85,7 @@ type Upgrader struct {
 	conns   map[*Conn]struct{}
 	closing bool
 	drained chan struct{} // closed when active drops to 0 while closing
+	h2log   sync.Once     // logs once whether WebSockets run over HTTP/2
 }
 
 // Handshake is what New sees of, and may change in, the upgrade. It is
@@ -145,9 +146,8 @@ func (u *Upgrader) ServeHTTP(w http.ResponseWriter, r *http.Request) { u.serve(w
 // serve answers one request: a CONNECT, a page request (page, or 426
 // when there is none), or an upgrade of one of the generations.
 func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, page http.Handler) {
-	if r.Method == http.MethodConnect {
-		u.serveConnect(w, r)
-		return
+	if u.serveConnect(w, r) {
+		return // every CONNECT is answered here, never by page
 	}
 	if !isUpgrade(r) {
 		if page != nil {
@@ -180,13 +180,6 @@ func (u *Upgrader) serve(w http.ResponseWriter, r *http.Request, page http.Handl
 	u.upgrade(w, r, &g)
 }
 
-// serveConnect answers a CONNECT request. WebSocket over HTTP/2 (RFC
-// 8441) is not served yet: such a request is refused with 501, and no
-// CONNECT ever reaches a page handler.
-func (u *Upgrader) serveConnect(w http.ResponseWriter, r *http.Request) {
-	u.refuse(w, r, http.StatusNotImplemented, "WebSocket over HTTP/2 is not served here")
-}
-
 // isUpgrade reports whether r asks for a WebSocket upgrade at all. Other
 // requests belong to the page handler.
 func isUpgrade(r *http.Request) bool {
@@ -212,6 +205,10 @@ type generation struct {
 	// hijacked completes the response once the connection is taken
 	// over: hixie-76 needs the 8 bytes that follow the request.
 	hijacked func(u *Upgrader, nc net.Conn, br *bufio.Reader, head []byte) ([]byte, error)
+
+	// stream: the request is an extended CONNECT on an HTTP/2 stream
+	// (RFC 8441), answered 200 and served in place, not hijacked.
+	stream bool
 }
 
 // The GUID of RFC 6455 §1.3, appended to the client's key.
@@ -411,6 +408,13 @@ func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, g *generation
 		}
 		ext.header, ext.params, _ = deflate.Negotiate(r.Header["Sec-Websocket-Extensions"], cfg)
 	}
+	if g.stream {
+		started = true // the stream gives the slot back when it ends
+		if !u.serveStream(w, r, h, hs, ext) {
+			u.release()
+		}
+		return
+	}
 	head, err := g.response(hs, ext.header)
 	if err != nil {
 		u.abandon(h, hs, err)
@@ -441,12 +445,17 @@ func (u *Upgrader) upgrade(w http.ResponseWriter, r *http.Request, g *generation
 		buffered, _ = brw.Reader.Peek(n)
 	}
 	c := newConn(u, nc, h, hs, buffered)
+	c.negotiated(ext)
+	started = c.start(head)
+}
+
+// negotiated sets up the compression extension accepted for c.
+func (c *Conn) negotiated(ext extension) {
 	if ext.params.Kind != deflate.None {
 		c.ext = ext.params.Kind
 		c.comp = deflate.NewCompressor(ext.params)
 		c.decomp = deflate.NewDecompressor(ext.params)
 	}
-	started = c.start(head)
 }
 
 // extension is the compression extension accepted for a connection.

@@ -75,11 +75,10 @@ func TestErrors(t *testing.T) {
 	if !errors.Is(ErrClosed, net.ErrClosed) {
 		t.Error("ErrClosed does not match net.ErrClosed")
 	}
-	ce := &CloseError{Code: StatusGoingAway, Text: "bye"}
-	r := Reason{Kind: ReasonRemote, Code: StatusGoingAway, Text: "bye", Err: ce}
-	var got *CloseError
+	r := Reason{Kind: ReasonRemote, Code: StatusGoingAway, Text: "bye"}
+	var got Reason
 	if !errors.As(fmt.Errorf("wrapped: %w", r), &got) || got.Code != StatusGoingAway {
-		t.Errorf("errors.As through Reason failed: %v", got)
+		t.Errorf("errors.As to a Reason failed: %v", got)
 	}
 	pe := &PanicError{Value: net.ErrClosed}
 	if !errors.Is(Reason{Kind: ReasonCrash, Err: pe}, net.ErrClosed) {

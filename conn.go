@@ -319,12 +319,12 @@ func (c *Conn) invoke(k callKind, f Frame, msg any) (err error) {
 // Code in the Reason is what really went over the wire.
 func (c *Conn) finish(err error) Reason {
 	ce := asConnError(err)
-	if c.cut.Load() && (ce.kind == ReasonClosed || ce.kind == ReasonSocketError || ce.kind == ReasonTimeout) {
+	if c.cut.Load() && (ce.kind == ReasonClosed || ce.kind == ReasonTimeout) {
 		ce = &connError{kind: ReasonShutdown, err: ce.err}
 	}
 	r := Reason{Kind: ce.kind, Code: StatusAbnormalClosure, Text: ce.text, Err: ce.err}
 	switch {
-	case ce.kind == ReasonRemote || ce.kind == ReasonRemoteNoCode:
+	case ce.kind == ReasonRemote:
 		// RFC 6455 §5.5.1: "the endpoint typically echos the status
 		// code it received".
 		c.queueClose(ce.code, "")
@@ -339,9 +339,6 @@ func (c *Conn) finish(err error) Reason {
 	c.flush()
 	if r.Code == StatusAbnormalClosure && c.sentCode != 0 && c.werr == nil {
 		r.Code = c.sentCode
-	}
-	if ce.kind == ReasonRemote {
-		r.Err = &CloseError{Code: ce.code, Text: ce.text}
 	}
 	c.drainMailbox()
 	return r

@@ -155,8 +155,7 @@ func TestEchoSizes(t *testing.T) {
 	c.WantClose(1000)
 	c.WantTCPClosed(5 * time.Second)
 	r := h.reason(t)
-	var ce *CloseError
-	if r.Kind != ReasonRemote || r.Code != 1000 || r.Text != "done" || !errors.As(r, &ce) || ce.Text != "done" {
+	if r.Kind != ReasonRemote || r.Code != 1000 || r.Text != "done" || r.Err != nil {
 		t.Fatalf("reason %+v", r)
 	}
 }
@@ -331,7 +330,7 @@ func TestCloseStartedByServer(t *testing.T) {
 		if string(f.Payload) == "bye" {
 			// Frames queued before the close go out before it.
 			c.SendText("one")
-			c.SendBinary([]byte("two"))
+			c.Send(Frame{Op: OpBinary, Payload: []byte("two")})
 			return c.Close(4001, "see you")
 		}
 		return c.Send(f)
@@ -376,7 +375,7 @@ func TestTerminateReasons(t *testing.T) {
 		{"remote close without payload", newRecorder, func(c *wstest.Conn) {
 			c.WriteClose(0, "")
 			c.WantClose(wstest.StatusNone)
-		}, ReasonRemoteNoCode, StatusNoStatusRcvd, nil},
+		}, ReasonRemote, StatusNoStatusRcvd, nil},
 		{"stop from Handle", func() *recorder {
 			h := newRecorder()
 			h.onHandle = func(*Conn, Frame) error { return Stop }

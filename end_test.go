@@ -84,7 +84,7 @@ func TestEndedMeansEnded(t *testing.T) {
 	errs := make(chan []error, 1)
 	h.onTerminate = func(c *Conn, r Reason) {
 		errs <- []error{
-			c.SendText("x"), c.SendBinary([]byte("x")), c.Ping(nil),
+			c.SendText("x"), c.Send(Frame{Op: OpBinary, Payload: []byte("x")}), c.Send(Frame{Op: OpPing, Payload: nil}),
 			c.Send(Frame{Op: OpPong}), c.Close(1000, ""), c.Post("late"),
 		}
 		if c.wbp != nil {

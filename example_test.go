@@ -15,10 +15,7 @@ import (
 type echo struct{ lariat.Base }
 
 func (echo) Handle(c *lariat.Conn, f lariat.Frame) error {
-	if f.Op.IsControl() {
-		return nil // pings were already answered
-	}
-	return c.Send(f)
+	return c.Send(f) // pings were answered already; Handle sees data only
 }
 
 // dial opens a raw client connection and performs the handshake with the

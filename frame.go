@@ -11,30 +11,33 @@ import (
 // Opcode is the type of a WebSocket frame (RFC 6455 §5.2).
 type Opcode byte
 
-// The opcodes of RFC 6455 §11.8. Every other value is reserved.
+// The opcodes of RFC 6455 §11.8 that a Handler sees: data messages reach
+// Handle as text or binary, and ControlHandler sees pings and pongs.
+// Continuation and close frames are the connection's own business, and
+// every other value is reserved.
 const (
-	OpContinuation Opcode = 0x0
+	opContinuation Opcode = 0x0
 	OpText         Opcode = 0x1
 	OpBinary       Opcode = 0x2
-	OpClose        Opcode = 0x8
+	opClose        Opcode = 0x8
 	OpPing         Opcode = 0x9
 	OpPong         Opcode = 0xA
 )
 
-// IsControl reports whether o is a control opcode (close, ping, pong, or a
-// reserved control opcode).
-func (o Opcode) IsControl() bool { return o&0x8 != 0 }
+// isControl reports whether o is a control opcode (close, ping, pong, or
+// a reserved control opcode).
+func (o Opcode) isControl() bool { return o&0x8 != 0 }
 
 // String names the opcode.
 func (o Opcode) String() string {
 	switch o {
-	case OpContinuation:
+	case opContinuation:
 		return "continuation"
 	case OpText:
 		return "text"
 	case OpBinary:
 		return "binary"
-	case OpClose:
+	case opClose:
 		return "close"
 	case OpPing:
 		return "ping"
@@ -147,8 +150,8 @@ func parseHeader(b []byte) (h header, n int, err error) {
 		n += 4
 	}
 	switch h.op {
-	case OpContinuation, OpText, OpBinary:
-	case OpClose, OpPing, OpPong:
+	case opContinuation, OpText, OpBinary:
+	case opClose, OpPing, OpPong:
 		// RFC 6455 §5.5: "All control frames MUST have a payload length
 		// of 125 bytes or less and MUST NOT be fragmented."
 		if !h.fin {

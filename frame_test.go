@@ -41,7 +41,7 @@ var rfcFrames = []struct {
 	{"unmasked text Hello", "81 05 48 65 6c 6c 6f", true, OpText, "", "Hello"},
 	{"masked text Hello", "81 85 37 fa 21 3d 7f 9f 4d 51 58", true, OpText, "37 fa 21 3d", "Hello"},
 	{"fragment 1 Hel", "01 03 48 65 6c", false, OpText, "", "Hel"},
-	{"fragment 2 lo", "80 02 6c 6f", true, OpContinuation, "", "lo"},
+	{"fragment 2 lo", "80 02 6c 6f", true, opContinuation, "", "lo"},
 	{"unmasked ping", "89 05 48 65 6c 6c 6f", true, OpPing, "", "Hello"},
 	{"masked pong", "8a 85 37 fa 21 3d 7f 9f 4d 51 58", true, OpPong, "37 fa 21 3d", "Hello"},
 }
@@ -306,7 +306,7 @@ func FuzzParseHeader(f *testing.F) {
 		if n > len(b) || n > maxHeaderSize || h.length < 0 {
 			t.Fatalf("n %d, length %d", n, h.length)
 		}
-		if h.op.IsControl() && (h.length > maxControlPayload || !h.fin) {
+		if h.op.isControl() && (h.length > maxControlPayload || !h.fin) {
 			t.Fatal("bad control frame accepted")
 		}
 		// Re-encode: the same header, parsed again, is equal.

@@ -313,8 +313,7 @@ func testH2ClientCloses(t *testing.T) {
 	st.wantClose(4000)
 	st.wantEnd()
 	r := h.reason(t)
-	var ce *CloseError
-	if r.Kind != ReasonRemote || !errors.As(r, &ce) || ce.Code != 4000 || ce.Text != "bye" {
+	if r.Kind != ReasonRemote || r.Code != 4000 || r.Text != "bye" {
 		t.Fatalf("reason %+v", r)
 	}
 }

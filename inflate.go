@@ -59,7 +59,7 @@ func (s *messageSource) nextFrame() error {
 		if err != nil {
 			return err
 		}
-		if h.op.IsControl() {
+		if h.op.isControl() {
 			if h.rsv != 0 {
 				return fail(ReasonBadFrame, "reserved bits set", nil)
 			}
@@ -73,7 +73,7 @@ func (s *messageSource) nextFrame() error {
 			continue
 		}
 		switch {
-		case h.op != OpContinuation:
+		case h.op != opContinuation:
 			return fail(ReasonBadFrame, "data frame inside a fragmented message", nil)
 		case h.rsv != 0:
 			return fail(ReasonBadFrame, "reserved bits set", nil)

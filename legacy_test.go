@@ -176,10 +176,10 @@ func TestHixie75(t *testing.T) {
 func TestHixieServerCloses(t *testing.T) {
 	h := newRecorder()
 	h.onHandle = func(c *Conn, f Frame) error {
-		if err := c.SendBinary([]byte("x")); err != errNotSupported {
+		if err := c.Send(Frame{Op: OpBinary, Payload: []byte("x")}); err != errNotSupported {
 			t.Errorf("SendBinary on hixie = %v", err)
 		}
-		if err := c.Ping(nil); err != errNotSupported {
+		if err := c.Send(Frame{Op: OpPing, Payload: nil}); err != errNotSupported {
 			t.Errorf("Ping on hixie = %v", err)
 		}
 		c.SendText("last words")

@@ -3,12 +3,10 @@ package lariat
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // ErrClosed is returned by Conn's send methods once the connection can no
@@ -24,12 +22,10 @@ type ReasonKind uint8
 // The kinds of Reason.
 const (
 	_ ReasonKind = iota
-	// ReasonRemote: the peer sent a close frame with a status code; Err
-	// is a *CloseError. Cowboy: {remote, Code, Payload}.
+	// ReasonRemote: the peer sent a close frame; Code and Text are its
+	// code and reason, Code 1005 when it sent none. Cowboy: remote and
+	// {remote, Code, Payload}.
 	ReasonRemote
-	// ReasonRemoteNoCode: the peer sent a close frame without a payload
-	// (Code is 1005). Cowboy: remote.
-	ReasonRemoteNoCode
 	// ReasonStop: a callback returned Stop or called Conn.Close.
 	// Cowboy: stop.
 	ReasonStop
@@ -53,12 +49,10 @@ const (
 	// ReasonTooBig: a message exceeded the maximum message size; the peer
 	// got 1009.
 	ReasonTooBig
-	// ReasonClosed: the connection ended without a close frame from the
-	// peer. Cowboy: {error, closed}.
+	// ReasonClosed: the connection was lost without a close frame from
+	// the peer: the stream ended, was reset, or failed; Err says how.
+	// Cowboy: {error, closed} and {error, Reason}.
 	ReasonClosed
-	// ReasonSocketError: reading or writing the socket failed; Err says
-	// why. Cowboy: {error, Reason}.
-	ReasonSocketError
 	// ReasonShutdown: Upgrader.Shutdown closed the connection. Code is
 	// 1001 when the close frame went out, 1006 when Shutdown's context
 	// ran out first.
@@ -80,7 +74,6 @@ var kindInfo = [...]struct {
 	code StatusCode
 }{
 	ReasonRemote:       {"peer closed", 0},
-	ReasonRemoteNoCode: {"peer closed without a code", 0},
 	ReasonStop:         {"stopped", StatusNormalClosure},
 	ReasonTimeout:      {"timeout", StatusNormalClosure},
 	ReasonCrash:        {"crashed", StatusInternalError},
@@ -89,7 +82,6 @@ var kindInfo = [...]struct {
 	ReasonBadFrame:     {"bad frame", StatusProtocolError},
 	ReasonTooBig:       {"message too big", StatusMessageTooBig},
 	ReasonClosed:       {"connection lost", 0},
-	ReasonSocketError:  {"socket error", 0},
 	ReasonShutdown:     {"server shutting down", StatusGoingAway},
 	ReasonPolicy:       {"policy violation", StatusPolicyViolation},
 	ReasonHandshake:    {"handshake failed", 0},
@@ -118,8 +110,7 @@ func (k ReasonKind) closeCode() StatusCode {
 // server sent, or, for a remote close, the peer's; 1006 when no close
 // frame went out, for example because the socket failed first. Text is
 // the close frame's reason text, and Err the underlying cause, if any: a
-// *CloseError for remote closes, a *PanicError for crashes, the handler's
-// error, or the socket's.
+// *PanicError for crashes, the handler's error, or the transport's.
 //
 // Reason implements error, so errors.Is and errors.As see through it to
 // Err. It is a plain value, safe to copy and share.
@@ -137,7 +128,7 @@ func (r Reason) Error() string {
 	var b strings.Builder
 	b.WriteString("lariat: ")
 	kind := r.Kind.String()
-	remote := r.Kind == ReasonRemote || r.Kind == ReasonRemoteNoCode
+	remote := r.Kind == ReasonRemote
 	switch {
 	case r.Text == "" || remote:
 		b.WriteString(kind)
@@ -215,15 +206,9 @@ func asConnError(err error) *connError {
 	case errors.As(err, &fe):
 		return &connError{kind: ReasonBadFrame, text: string(fe)}
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Reads time out only on purpose, for the timers: this is a
+		// write.
 		return &connError{kind: ReasonTimeout, text: "write timeout", err: err}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), isReset(err):
-		return &connError{kind: ReasonClosed, err: err}
 	}
-	return &connError{kind: ReasonSocketError, err: err}
-}
-
-// isReset reports whether err says the peer reset or abandoned the
-// connection.
-func isReset(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return &connError{kind: ReasonClosed, err: err} // EOF, reset, closed, failed
 }

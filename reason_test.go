@@ -14,9 +14,9 @@ func TestReasonText(t *testing.T) {
 		want string
 	}{
 		{Reason{Kind: ReasonTooBig, Code: 1009, Text: "message too big"}, "lariat: message too big (close 1009)"},
-		{Reason{Kind: ReasonRemote, Code: 1001, Err: &CloseError{Code: 1001}}, "lariat: peer closed (close 1001)"},
-		{Reason{Kind: ReasonRemote, Code: 4000, Text: "bye", Err: &CloseError{Code: 4000, Text: "bye"}}, `lariat: peer closed (close 4000): "bye"`},
-		{Reason{Kind: ReasonRemoteNoCode, Code: 1005}, "lariat: peer closed without a code"},
+		{Reason{Kind: ReasonRemote, Code: 1001}, "lariat: peer closed (close 1001)"},
+		{Reason{Kind: ReasonRemote, Code: 4000, Text: "bye"}, `lariat: peer closed (close 4000): "bye"`},
+		{Reason{Kind: ReasonRemote, Code: 1005}, "lariat: peer closed"},
 		{Reason{Kind: ReasonClosed, Code: 1006, Err: io.EOF}, "lariat: connection lost: EOF"},
 		{Reason{Kind: ReasonTimeout, Code: 1000, Text: "idle timeout"}, "lariat: idle timeout (close 1000)"},
 		{Reason{Kind: ReasonBadFrame, Code: 1002, Text: "reserved bits set"}, "lariat: bad frame: reserved bits set (close 1002)"},

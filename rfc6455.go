@@ -31,13 +31,13 @@ func (rfc6455) next(c *Conn) (Frame, error) {
 		// permessage-deflate on the first frame of a message (RFC 7692
 		// §6.1), for x-webkit-deflate-frame on any data frame.
 		if h.rsv != 0 {
-			ok := h.rsv == bitRSV1 && !h.op.IsControl() &&
-				(c.ext == deflate.PerFrame || c.ext == deflate.PerMessage && h.op != OpContinuation)
+			ok := h.rsv == bitRSV1 && !h.op.isControl() &&
+				(c.ext == deflate.PerFrame || c.ext == deflate.PerMessage && h.op != opContinuation)
 			if !ok {
 				return Frame{}, fail(ReasonBadFrame, "reserved bits set", nil)
 			}
 		}
-		if h.op.IsControl() {
+		if h.op.isControl() {
 			return c.control(h)
 		}
 		f, err := c.data(h)
@@ -54,7 +54,7 @@ func (c *Conn) control(h header) (Frame, error) {
 	if err != nil {
 		return Frame{}, err
 	}
-	if h.op != OpClose {
+	if h.op != opClose {
 		return Frame{Op: h.op, Payload: p}, nil
 	}
 	c.closeRcvd = true
@@ -64,8 +64,6 @@ func (c *Conn) control(h header) (Frame, error) {
 		return Frame{}, fail(ReasonBadEncoding, "invalid UTF-8 in close reason", nil)
 	case err != nil:
 		return Frame{}, fail(ReasonBadFrame, "invalid close frame", nil)
-	case code == StatusNoStatusRcvd:
-		return Frame{}, &connError{kind: ReasonRemoteNoCode, code: code}
 	}
 	return Frame{}, &connError{kind: ReasonRemote, code: code, text: text}
 }
@@ -76,7 +74,7 @@ var errTooBig = &connError{kind: ReasonTooBig, text: "message too big"}
 // data reads one data frame and returns the message it completes, or a
 // zero Frame when more frames are to come.
 func (c *Conn) data(h header) (Frame, error) {
-	if h.op == OpContinuation {
+	if h.op == opContinuation {
 		if c.cur.op == 0 {
 			return Frame{}, fail(ReasonBadFrame, "continuation frame without a message", nil)
 		}
@@ -173,7 +171,7 @@ func (rfc6455) writeData(c *Conn, op Opcode, p []byte) error {
 			if err := c.writeCompressed(op, p[:n], n == len(p)); err != nil {
 				return err
 			}
-			op, p = OpContinuation, p[n:]
+			op, p = opContinuation, p[n:]
 		}
 		return nil
 	}
@@ -183,7 +181,7 @@ func (rfc6455) writeData(c *Conn, op Opcode, p []byte) error {
 // writeClose queues a close frame with code and text.
 func (rfc6455) writeClose(c *Conn, code StatusCode, text string) {
 	var payload [maxControlPayload]byte
-	c.writeFrame(true, OpClose, 0, appendClose(payload[:0], code, text))
+	c.writeFrame(true, opClose, 0, appendClose(payload[:0], code, text))
 }
 
 // awaitClose discards frames until the peer's close frame. The rest of
@@ -206,7 +204,7 @@ func (rfc6455) awaitClose(c *Conn) {
 			continue
 		}
 		c.r += n
-		if h.op == OpClose {
+		if h.op == opClose {
 			c.closeRcvd = true
 			return
 		}

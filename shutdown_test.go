@@ -172,7 +172,7 @@ func TestWriteTimeout(t *testing.T) {
 	var errs []error
 	h.onInit = func(c *Conn) error {
 		for range 64 {
-			err := c.SendBinary(big)
+			err := c.Send(Frame{Op: OpBinary, Payload: big})
 			if c.wbp != nil {
 				buffered = max(buffered, cap(*c.wbp))
 			}

@@ -105,7 +105,7 @@ func TestSoak(t *testing.T) {
 type soakHandler struct{ Base }
 
 func (soakHandler) Handle(c *Conn, f Frame) error {
-	if f.Op.IsControl() {
+	if f.Op.isControl() {
 		return nil
 	}
 	if bytes.HasSuffix(f.Payload, []byte(" pause")) {

@@ -3,7 +3,6 @@ package lariat
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"strconv"
 )
 
@@ -70,27 +69,6 @@ func (c StatusCode) sendable() bool {
 		return true
 	}
 	return false
-}
-
-// CloseError is the code and text of a close frame the peer sent. A
-// remote close reaches Terminate as a Reason whose Err is a *CloseError,
-// so
-//
-//	var ce *lariat.CloseError
-//	if errors.As(r, &ce) && ce.Code == lariat.StatusGoingAway { ... }
-//
-// works on it. A CloseError is a plain value, safe to share once made.
-type CloseError struct {
-	Code StatusCode
-	Text string
-}
-
-// Error describes the close.
-func (e *CloseError) Error() string {
-	if e.Text == "" {
-		return "lariat: peer closed with " + e.Code.String()
-	}
-	return fmt.Sprintf("lariat: peer closed with %v: %q", e.Code, e.Text)
 }
 
 // The ways a received close payload can be bad: a frameError means 1002,

@@ -20,9 +20,12 @@ var (
 	errNotSupported = errors.New("lariat: the hixie drafts carry text messages only")
 )
 
-// Send sends a text, binary, ping or pong frame. Text payloads are sent
-// as they are: lariat does not validate outgoing UTF-8. Once the
-// connection is closing, Send returns ErrClosed.
+// Send sends a text or binary message, or a ping or pong frame: the one
+// way to send, with SendText as the copy-free form for strings. Text
+// payloads are sent as they are: lariat does not validate outgoing UTF-8.
+// The peer's pong to a ping reaches HandleControl, for handlers that
+// implement ControlHandler. Once the connection is closing, Send returns
+// ErrClosed.
 func (c *Conn) Send(f Frame) error {
 	if err := c.sendable(); err != nil {
 		return err
@@ -47,13 +50,6 @@ func (c *Conn) SendText(s string) error {
 	// The bytes of s are only read, never kept or changed.
 	return c.writeData(OpText, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
-
-// SendBinary sends p as a binary message.
-func (c *Conn) SendBinary(p []byte) error { return c.writeData(OpBinary, p) }
-
-// Ping sends a ping frame. The peer's pong reaches HandleControl, for
-// handlers that implement ControlHandler.
-func (c *Conn) Ping(p []byte) error { return c.Send(Frame{Op: OpPing, Payload: p}) }
 
 // writeData queues a data message through the connection's codec.
 func (c *Conn) writeData(op Opcode, p []byte) error {
@@ -105,7 +101,7 @@ func (c *Conn) writeFragments(op Opcode, rsv byte, p []byte, size int) error {
 		if err := c.writeFrame(false, op, rsv, p[:size]); err != nil {
 			return err
 		}
-		op, rsv, p = OpContinuation, 0, p[size:]
+		op, rsv, p = opContinuation, 0, p[size:]
 	}
 	return c.writeFrame(true, op, rsv, p)
 }

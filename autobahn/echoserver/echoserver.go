@@ -43,8 +43,5 @@ func NewLegacy() *lariat.Upgrader {
 type echo struct{ lariat.Base }
 
 func (echo) Handle(c *lariat.Conn, f lariat.Frame) error {
-	if f.Op.IsControl() {
-		return nil
-	}
 	return c.Send(f)
 }

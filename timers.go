@@ -17,9 +17,10 @@ import "time"
 // sent anything, one that keeps sending wakes the connection only four
 // times per IdleTimeout, and a quiet one that answers pings stays.
 //
-// The message timeout counts from the first check that sees a message in
-// progress, so it fires between 1 and 1.25 MessageTimeouts after the
-// message began.
+// The message timeout is the exception: a message that needs more than
+// the bytes already read, and so may take a while, reads the clock when
+// it begins (messageStarted), and its deadline is set then. Messages that
+// arrive whole, as pipelined small ones do, cost no clock read.
 
 // timers acts on whichever timer has expired and plans the next deadline.
 func (c *Conn) timers() error {
@@ -46,6 +47,19 @@ func (c *Conn) timers() error {
 	}
 	c.planDeadline(now)
 	return nil
+}
+
+// messageStarted notes that a message which needs more reads has begun,
+// and brings the read deadline forward to its MessageTimeout.
+func (c *Conn) messageStarted() {
+	if c.opts.MessageTimeout <= 0 {
+		return
+	}
+	now := time.Now()
+	c.msgSeen, c.msgSince = c.cur.seq, now
+	if at := now.Add(c.opts.MessageTimeout); c.rdl.IsZero() || at.Before(c.rdl) {
+		c.rdl, c.rdlStale = at, true
+	}
 }
 
 // planDeadline chooses the next read deadline: the next check of the

@@ -87,6 +87,8 @@ type Conn struct {
 	goingAway atomic.Bool  // Shutdown asked for a 1001 close
 	state     atomic.Int32 // connBusy, connReading or connParked
 	wake      chan struct{}
+
+	topics *subscriber // topics: Hub subscriptions and backlog (hub.go); connection goroutine only
 }
 
 // message is the data message being reassembled.
@@ -190,6 +192,7 @@ func (c *Conn) serve() {
 		}()
 	}
 	r := c.run()
+	c.topics.leave() // topics: leave every topic, drop what waits (hub.go)
 	c.closeTCP(r)
 	c.mu.Lock()
 	c.dead = true

@@ -29,7 +29,7 @@ func (c *Conn) deliverMail() *Reason {
 	c.mu.Lock()
 	c.spare = batch[:0]
 	c.mu.Unlock()
-	return nil
+	return c.topics.drain() // topics: write the waiting topic deliveries, one flush (hub.go)
 }
 
 // Post delivers msg to the Handler's Info callback, on the connection's

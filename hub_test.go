@@ -692,7 +692,6 @@ func TestHubBroker(t *testing.T) {
 	}
 }
 
-
 // newSinkHub returns a Hub with n connections subscribed to "t", each
 // writing to a sinkConn, negotiated as su.
 func newSinkHub(n int, su sinkSetup) (*Hub, []*Conn) {

@@ -50,8 +50,9 @@ import (
 // connection is then closed with 1013 (try again later: RFC 6455 §7.4.1
 // has it for a server "casting off some of its clients"): the messages
 // queued before are written first, then the close frame; a connection
-// blocked in a write to a peer that has stopped reading is cut at once,
-// since no close frame could get through. Its Terminate gets a Reason of
+// that is writing its backlog when it overflows, which is where a peer
+// that has stopped reading keeps it blocked, is cut at once, since no
+// close frame could get through. Its Terminate gets a Reason of
 // kind ReasonTimeout whose Err is [ErrBacklogFull]. With DropWhenFull the
 // message is dropped for that connection instead, which suits feeds where
 // the next message supersedes the last; the connection then ends only if

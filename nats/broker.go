@@ -42,6 +42,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lariat-ws/lariat"
@@ -77,6 +78,7 @@ type Broker struct {
 	topics  map[*natsgo.Subscription]string
 	started bool
 	closed  bool
+	gone    atomic.Bool // closed, for Publish, which takes no lock
 	deliver func(topic string, op lariat.Opcode, payload []byte)
 	stop    chan struct{}
 	done    chan struct{}
@@ -181,6 +183,9 @@ var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 // for the server; while the connection is down nats.go buffers it, and an
 // error says the buffer is full.
 func (b *Broker) Publish(topic string, op lariat.Opcode, payload []byte) error {
+	if b.gone.Load() {
+		return ErrClosed
+	}
 	bp := bufPool.Get().(*[]byte)
 	buf := append((*bp)[:0], headerVersion, byte(op))
 	buf = binary.BigEndian.AppendUint64(buf, b.id)
@@ -249,6 +254,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
+	b.gone.Store(true)
 	started := b.started
 	b.mu.Unlock()
 	var err error

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,6 +171,9 @@ func TestBrokerErrors(t *testing.T) {
 	if err := b.Subscribe("u"); !errors.Is(err, ErrClosed) || !errors.Is(err, natsgo.ErrConnectionClosed) {
 		t.Errorf("Subscribe after Close: %v", err)
 	}
+	if err := b.Publish("t", lariat.OpText, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Publish after Close: %v", err)
+	}
 	if !nc.IsConnected() {
 		t.Error("Close closed the caller's connection")
 	}
@@ -216,5 +220,64 @@ func TestTwoBrokersOneConnection(t *testing.T) {
 	}
 	if len(got) != 0 {
 		t.Fatalf("also delivered: %q", <-got)
+	}
+}
+
+// BenchmarkBrokerPublish: what a Hub's Publish adds for the other nodes,
+// 1 KiB per message, to an embedded server.
+func BenchmarkBrokerPublish(b *testing.B) {
+	s := runServer(b, -1, nil)
+	nc, err := natsgo.Connect(s.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	br, _ := New(nc, Options{})
+	payload := make([]byte, 1024)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := br.Publish("chat.room1", lariat.OpText, payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+	nc.Flush()
+}
+
+// BenchmarkBrokerDelivery: messages from one node's Broker to another's
+// deliver function, through an embedded server, 1 KiB each.
+func BenchmarkBrokerDelivery(b *testing.B) {
+	s := runServer(b, -1, nil)
+	var brs [2]*Broker
+	got := make(chan struct{}, 1)
+	var n, want atomic.Int64
+	for i := range brs {
+		nc, err := natsgo.Connect(s.ClientURL())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nc.Close()
+		brs[i], _ = New(nc, Options{})
+		brs[i].Start(func(string, lariat.Opcode, []byte) {
+			if n.Add(1) == want.Load() {
+				got <- struct{}{}
+			}
+		})
+		defer brs[i].Close(context.Background())
+	}
+	brs[1].Subscribe("t")
+	brs[1].nc.Flush()
+	payload := make([]byte, 1024)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	want.Store(int64(b.N))
+	for range b.N {
+		brs[0].Publish("t", lariat.OpText, payload)
+	}
+	brs[0].nc.Flush()
+	select {
+	case <-got:
+	case <-time.After(time.Minute):
+		b.Fatalf("%d of %d delivered", n.Load(), b.N)
 	}
 }

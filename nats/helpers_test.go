@@ -22,7 +22,7 @@ import (
 
 // runServer starts a real NATS server on 127.0.0.1, on port (-1: any),
 // optionally in a cluster, and shuts it down when the test ends.
-func runServer(t *testing.T, port int, cluster *server.ClusterOpts, routes ...string) *server.Server {
+func runServer(t testing.TB, port int, cluster *server.ClusterOpts, routes ...string) *server.Server {
 	t.Helper()
 	o := &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, HTTPPort: 0}
 	if cluster != nil {

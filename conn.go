@@ -92,6 +92,11 @@ type Conn struct {
 	cut        atomic.Bool  // Shutdown ran out of time and closed the socket
 	state      atomic.Int32 // connBusy, connReading or connPaused
 	wake       chan struct{}
+
+	// Topics: the Hub subscriptions and backlog (hub.go), and the topic
+	// of the delivery HandleTopic is being called for.
+	topics   *subscriber
+	curTopic string
 }
 
 // message is the data message being reassembled.
@@ -275,6 +280,7 @@ const (
 	callHandle
 	callControl
 	callInfo
+	callTopic // msg is the *PreparedMessage, c.curTopic its topic
 )
 
 // invoke runs one callback and turns its result, or its panic, into the
@@ -294,6 +300,8 @@ func (c *Conn) invoke(k callKind, f Frame, msg any) (err error) {
 		err = c.h.Handle(c, f)
 	case callControl:
 		err = c.ctl.HandleControl(c, f)
+	case callTopic:
+		err = c.topics.th.HandleTopic(c, c.curTopic, msg.(*PreparedMessage))
 	default:
 		err = c.h.Info(c, msg)
 	}
@@ -337,6 +345,7 @@ func (c *Conn) finish(err error) Reason {
 	}
 	c.closeSent = true // nothing more may be sent, close frame or not
 	c.flush()
+	c.topics.leave()
 	if r.Code == StatusAbnormalClosure && c.sentCode != 0 && c.werr == nil {
 		r.Code = c.sentCode
 	}

@@ -51,6 +51,21 @@
 // one goroutine, started when the upgrade succeeds: ServeHTTP returns
 // then, so that net/http frees the buffers it held for the request.
 //
+// # Topics
+//
+// A [Hub] delivers messages published to a named topic to every
+// connection subscribed to it. A connection subscribes and unsubscribes
+// inside its callbacks and leaves its topics by itself when it ends; any
+// goroutine may publish, and is never blocked by a slow recipient: each
+// connection has a bounded backlog (1 MiB by default), and one that
+// overflows is closed with 1013 (or, with Hub.DropWhenFull, loses the
+// message). A message is copied once and compressed once per compression
+// setting whatever the number of recipients ([PreparedMessage]); each
+// connection writes what waits for it in one write, with no callback
+// unless its Handler implements [TopicHandler]. The zero Hub works in one
+// process; a [Broker] spreads topics across nodes, and the module
+// github.com/lariat-ws/lariat/nats provides one for NATS.
+//
 // # Origins
 //
 // By default a browser request whose Origin is not the request's Host

@@ -92,7 +92,7 @@ func (c *Conn) deliverMail() error {
 		c.spare = batch[:0]
 	}
 	c.mu.Unlock()
-	return nil
+	return c.topics.drain() // then what the Hub queued, in one flush
 }
 
 // drainMailbox closes the mailbox and delivers what it still holds to

@@ -57,9 +57,11 @@ const (
 	// 1001 when the close frame went out, 1006 when Shutdown's context
 	// ran out first.
 	ReasonShutdown
-	// ReasonPolicy: the connection broke a rule of the server's, such as
-	// a topic backlog that filled up; the peer got 1008.
-	ReasonPolicy
+	// ReasonBacklogFull: messages published to the connection's topics
+	// filled its backlog faster than the peer read them (see Hub); the
+	// peer got 1013 (try again later), or nothing if it had stopped
+	// reading.
+	ReasonBacklogFull
 	// ReasonHandshake: the connection ended before the upgrade completed
 	// (the response could not be written, or New's Handler was abandoned).
 	ReasonHandshake
@@ -83,7 +85,7 @@ var kindInfo = [...]struct {
 	ReasonTooBig:       {"message too big", StatusMessageTooBig},
 	ReasonClosed:       {"connection lost", 0},
 	ReasonShutdown:     {"server shutting down", StatusGoingAway},
-	ReasonPolicy:       {"policy violation", StatusPolicyViolation},
+	ReasonBacklogFull:  {"backlog full", StatusTryAgainLater},
 	ReasonHandshake:    {"handshake failed", 0},
 }
 

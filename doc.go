@@ -74,6 +74,22 @@
 // or to pin your own, which a Host comparison cannot do against DNS
 // rebinding.
 //
+// # WebSocket over HTTP/2
+//
+// Browsers on an HTTP/2 connection open WebSockets as streams of it
+// (RFC 8441) when the server advertises extended CONNECT. An Upgrader
+// answers such a CONNECT with 200 and runs the connection on the stream,
+// with the same Handler, options, compression and limits as on HTTP/1.1;
+// [Conn.Transport] reports "h2". The connection then runs inside
+// ServeHTTP, since a stream ends when its handler returns. Every CONNECT
+// is answered by the Upgrader, never by a page it wraps.
+//
+// Go's HTTP/2 server advertises extended CONNECT only when the process
+// starts with GODEBUG=http2xconnect=1 in its environment (golang/go#71128);
+// the setting then holds for every HTTP/2 connection of the process, so
+// browsers use it for every WebSocket endpoint the process serves. Turn it
+// on only when all of them are served by lariat. docs/h2.md has the rest.
+//
 // # Buffers
 //
 // A Frame's payload aliases the connection's buffers and is valid until

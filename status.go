@@ -9,42 +9,42 @@ import (
 // StatusCode is a close status code (RFC 6455 §7.4).
 type StatusCode uint16
 
-// The close codes of RFC 6455 §7.4.1 and the IANA registry. Codes 1005,
-// 1006 and 1015 are never sent on the wire: they only report what happened.
+// The close codes of RFC 6455 §7.4.1 and the IANA registry that a server
+// sends or reads. Codes 1005 and 1006 are never sent on the wire: they
+// only report what happened. The registry's others, which only clients
+// (1010), gateways (1014) or nobody on the wire (1015) use, are written
+// as numbers: StatusCode(1014); String still names them.
 const (
-	StatusNormalClosure      StatusCode = 1000
-	StatusGoingAway          StatusCode = 1001
-	StatusProtocolError      StatusCode = 1002
-	StatusUnsupportedData    StatusCode = 1003
-	StatusNoStatusRcvd       StatusCode = 1005
-	StatusAbnormalClosure    StatusCode = 1006
-	StatusInvalidPayload     StatusCode = 1007
-	StatusPolicyViolation    StatusCode = 1008
-	StatusMessageTooBig      StatusCode = 1009
-	StatusMandatoryExtension StatusCode = 1010
-	StatusInternalError      StatusCode = 1011
-	StatusServiceRestart     StatusCode = 1012
-	StatusTryAgainLater      StatusCode = 1013
-	StatusBadGateway         StatusCode = 1014
-	StatusTLSHandshake       StatusCode = 1015
+	StatusNormalClosure   StatusCode = 1000
+	StatusGoingAway       StatusCode = 1001
+	StatusProtocolError   StatusCode = 1002
+	StatusUnsupportedData StatusCode = 1003
+	StatusNoStatusRcvd    StatusCode = 1005
+	StatusAbnormalClosure StatusCode = 1006
+	StatusInvalidPayload  StatusCode = 1007
+	StatusPolicyViolation StatusCode = 1008
+	StatusMessageTooBig   StatusCode = 1009
+	StatusInternalError   StatusCode = 1011
+	StatusServiceRestart  StatusCode = 1012
+	StatusTryAgainLater   StatusCode = 1013
 )
 
 var statusNames = map[StatusCode]string{
-	StatusNormalClosure:      "normal closure",
-	StatusGoingAway:          "going away",
-	StatusProtocolError:      "protocol error",
-	StatusUnsupportedData:    "unsupported data",
-	StatusNoStatusRcvd:       "no status received",
-	StatusAbnormalClosure:    "abnormal closure",
-	StatusInvalidPayload:     "invalid payload data",
-	StatusPolicyViolation:    "policy violation",
-	StatusMessageTooBig:      "message too big",
-	StatusMandatoryExtension: "mandatory extension",
-	StatusInternalError:      "internal error",
-	StatusServiceRestart:     "service restart",
-	StatusTryAgainLater:      "try again later",
-	StatusBadGateway:         "bad gateway",
-	StatusTLSHandshake:       "TLS handshake",
+	StatusNormalClosure:   "normal closure",
+	StatusGoingAway:       "going away",
+	StatusProtocolError:   "protocol error",
+	StatusUnsupportedData: "unsupported data",
+	StatusNoStatusRcvd:    "no status received",
+	StatusAbnormalClosure: "abnormal closure",
+	StatusInvalidPayload:  "invalid payload data",
+	StatusPolicyViolation: "policy violation",
+	StatusMessageTooBig:   "message too big",
+	1010:                  "mandatory extension",
+	StatusInternalError:   "internal error",
+	StatusServiceRestart:  "service restart",
+	StatusTryAgainLater:   "try again later",
+	1014:                  "bad gateway",
+	1015:                  "TLS handshake",
 }
 
 // String returns the code and its registered name, as in "1000 normal closure".

@@ -182,18 +182,24 @@ func (c *Conn) start(response []byte) bool {
 	if len(response) > 0 {
 		c.armWrite()
 		if _, err := c.nc.Write(response); err != nil {
-			c.nc.Close()
-			c.releaseBuffers()
-			c.mu.Lock()
-			c.dead = true
-			c.mu.Unlock()
-			c.terminate(Reason{Kind: ReasonHandshake, Code: StatusAbnormalClosure, Err: err})
+			c.startFailed(err)
 			return false
 		}
 	}
 	c.srv.track(c) // before the goroutine starts, so that Shutdown sees it
 	go c.serve()
 	return true
+}
+
+// startFailed ends a connection whose handshake response could not be
+// sent.
+func (c *Conn) startFailed(err error) {
+	c.nc.Close()
+	c.releaseBuffers()
+	c.mu.Lock()
+	c.dead = true
+	c.mu.Unlock()
+	c.terminate(Reason{Kind: ReasonHandshake, Code: StatusAbnormalClosure, Err: err})
 }
 
 // serve runs the connection until it ends and Terminate has returned,

@@ -161,17 +161,6 @@ func (u *Upgrader) serveStream(w http.ResponseWriter, r *http.Request, h Handler
 	return true
 }
 
-// startFailed ends a connection whose handshake response could not be
-// sent, as Conn.start does for HTTP/1.1.
-func (c *Conn) startFailed(err error) {
-	c.nc.Close()
-	c.releaseBuffers()
-	c.mu.Lock()
-	c.dead = true
-	c.mu.Unlock()
-	c.terminate(Reason{Kind: ReasonHandshake, Code: StatusAbnormalClosure, Err: err})
-}
-
 // connectionSpecific reports whether a header field may not appear in an
 // HTTP/2 message (RFC 9113 §8.2.2). net/http's HTTP/2 server would drop
 // some of them and, for "Connection: close", shut the whole connection

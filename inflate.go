@@ -15,8 +15,9 @@ import (
 // compressed text is validated as it is inflated, failing at the first
 // bad byte like uncompressed text.
 //
-// The cost: a peer that stops in the middle of a compressed message
-// holds a pooled inflater (about 41 KB) until MessageTimeout ends it.
+// The cost: a peer that stops in the middle of a compressed message,
+// after its first bytes, holds a pooled inflater (about 41 KB) until
+// MessageTimeout ends it.
 
 // messageSource yields the compressed payload of the message in
 // progress, unmasked, frame after frame, and io.EOF after the last.
@@ -91,6 +92,13 @@ func (s *messageSource) nextFrame() error {
 func (c *Conn) inflateMessage(h header, validate bool) (Frame, error) {
 	c.cur.wire = h.length
 	c.src = messageSource{c: c, h: h}
+	// An inflater is taken from the pool only once compressed bytes are
+	// here: a header alone costs none.
+	if c.remaining > 0 && c.r == c.w {
+		if err := c.fill(); err != nil {
+			return Frame{}, err
+		}
+	}
 	if c.mbp == nil {
 		c.mbp = getBuf(min(c.opts.ReadBufferSize, int(min(c.opts.MaxMessageSize, int64(maxInt)))))
 	}

@@ -115,7 +115,9 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 	n := int(h.length)
 	for done := 0; done < n; {
 		var chunk []byte
-		if c.r == c.w && n-done >= len(c.rbuf)/2 {
+		if c.r == c.w && n-done >= len(c.rbuf)/2 && done > 0 {
+			// Straight from the transport, once the payload has begun
+			// to arrive: a header alone reserves nothing.
 			room := c.room(bp, min(n-done, len(c.rbuf)))
 			room = room[:min(len(room), n-done)]
 			k, err := c.readSome(room)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf8"
 )
 
 // DefaultTimeout bounds the handshake and every read of a Conn unless its
@@ -36,6 +34,10 @@ const DefaultMaxPayload = 64 << 20
 // valid or not, and its Want methods read what the server sent and fail the
 // test, with a message that says what came instead, on any mismatch.
 //
+// Its methods for messages (WriteMessage, ReadMessage, WantClose and the
+// like) are those of [H2Stream] too, which carries the same WebSocket on an
+// HTTP/2 stream.
+//
 // A Conn belongs to one test goroutine. It starts no goroutines; its TCP
 // connection is closed when the test ends.
 type Conn struct {
@@ -49,25 +51,16 @@ type Conn struct {
 	// MaxPayload bounds each frame and each reassembled message.
 	MaxPayload int64
 
-	t           testing.TB
 	nc          net.Conn
 	br          *bufio.Reader
 	readTimeout time.Duration // deadline of the next network read
 
-	unmasked  bool
-	maskKey   *[4]byte // nil: a fresh random key per frame
 	chopN     int
 	chopDelay time.Duration
 
-	deflate  *Deflater // nil unless permessage-deflate was negotiated
-	compress bool      // compress outgoing messages when deflate is on
-
-	partialOp  byte // opcode of the message being reassembled, if any
-	partial    []byte
-	partialRsv byte
-	inMessage  bool
-
 	writeErr error // first write that failed because the server had gone
+
+	endpoint // masking, compression, and the messages read and written
 }
 
 // Option configures [Dial].
@@ -149,10 +142,9 @@ func Dial(t testing.TB, rawURL string, opts ...Option) *Conn {
 	c := &Conn{
 		Timeout:    DefaultTimeout,
 		MaxPayload: DefaultMaxPayload,
-		t:          t,
 		nc:         nc,
-		compress:   true,
 	}
+	c.endpoint = newEndpoint(t, c)
 	c.br = bufio.NewReaderSize(deadlineReader{c}, 64<<10)
 	t.Cleanup(c.Close)
 
@@ -233,33 +225,7 @@ func (c *Conn) checkUpgrade(req http.Header) error {
 	if got, want := h.Get("Sec-WebSocket-Accept"), AcceptKey(req.Get("Sec-WebSocket-Key")); got != want {
 		return fmt.Errorf("Sec-WebSocket-Accept is %q, want %q", got, want)
 	}
-	if p := h.Values("Sec-WebSocket-Protocol"); len(p) > 0 {
-		if len(p) > 1 || !hasToken(req.Values("Sec-WebSocket-Protocol"), p[0]) {
-			return fmt.Errorf("Sec-WebSocket-Protocol is %q, which was not offered", p)
-		}
-	}
-	offer := strings.Join(req.Values("Sec-WebSocket-Extensions"), ",")
-	ext := h.Values("Sec-WebSocket-Extensions")
-	if len(ext) == 0 {
-		return nil
-	}
-	if offer == "" {
-		return fmt.Errorf("Sec-WebSocket-Extensions is %q, but nothing was offered", ext)
-	}
-	p, ok, err := ParseDeflateResponse(ext, strings.Contains(offer, "client_max_window_bits"))
-	if err != nil {
-		return err
-	}
-	if ok {
-		c.deflate = NewDeflater(p)
-		// RFC 7692 §7.1.1.2: a client that offered
-		// client_no_context_takeover has promised not to use context
-		// takeover, whatever the server answers.
-		if strings.Contains(offer, "client_no_context_takeover") {
-			c.deflate.SetContextTakeover(false)
-		}
-	}
-	return nil
+	return c.checkAccepted(req, h)
 }
 
 // hasToken reports whether a comma-separated header list holds tok,
@@ -275,55 +241,14 @@ func hasToken(values []string, tok string) bool {
 	return false
 }
 
-// TB returns the test the Conn reports to, for checks of a test's own.
-func (c *Conn) TB() testing.TB { return c.t }
-
 // Close closes the TCP connection. It is safe to call more than once, and
 // Dial arranges for it to run when the test ends.
 func (c *Conn) Close() { c.nc.Close() }
-
-// Deflater returns the permessage-deflate state, or nil when the server did
-// not accept the extension.
-func (c *Conn) Deflater() *Deflater { return c.deflate }
-
-// SetCompress chooses whether WriteMessage, WriteText and WriteBinary
-// compress when permessage-deflate was negotiated (the default). Sending
-// some messages uncompressed is valid (RFC 7692 §6).
-func (c *Conn) SetCompress(on bool) { c.compress = on }
-
-// SetUnmasked makes later frames go out without a mask, which RFC 6455
-// §5.1 forbids a client to do.
-func (c *Conn) SetUnmasked(on bool) { c.unmasked = on }
-
-// SetMaskKey masks later frames with key; nil restores the default, a fresh
-// random key for each frame.
-func (c *Conn) SetMaskKey(key *[4]byte) { c.maskKey = key }
 
 // SetChop makes later writes go out in pieces of n bytes, pausing delay
 // between pieces, so that the server sees frames arrive in fragments of
 // TCP data. n <= 0 restores whole writes.
 func (c *Conn) SetChop(n int, delay time.Duration) { c.chopN, c.chopDelay = n, delay }
-
-// WriteFrame sends one frame with the given FIN bit, reserved bits (see
-// [RSV1]), opcode and payload, masked unless SetUnmasked is on.
-func (c *Conn) WriteFrame(fin bool, rsv, op byte, payload []byte) {
-	c.t.Helper()
-	c.WriteRaw(c.AppendFrame(nil, fin, rsv, op, payload))
-}
-
-// AppendFrame appends the frame WriteFrame would send to dst, so a test can
-// send several frames in one write or cut one frame at a chosen byte.
-func (c *Conn) AppendFrame(dst []byte, fin bool, rsv, op byte, payload []byte) []byte {
-	f := Frame{Fin: fin, Rsv: rsv, Op: op, Payload: payload, Masked: !c.unmasked}
-	if f.Masked {
-		if c.maskKey != nil {
-			f.Mask = *c.maskKey
-		} else {
-			binary.LittleEndian.PutUint32(f.Mask[:], rand.Uint32())
-		}
-	}
-	return AppendFrame(dst, f)
-}
 
 // WriteRaw sends b as it is. A write that fails because the server already
 // closed the connection does not fail the test: servers may close after a
@@ -374,65 +299,6 @@ func isPeerGone(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
 }
 
-// WriteMessage sends a data message of opcode op (OpText or OpBinary) in
-// frames of at most fragment payload bytes (0: one frame). When
-// permessage-deflate is on the payload is compressed first and the first
-// frame carries RSV1 (RFC 7692 §6).
-func (c *Conn) WriteMessage(op byte, payload []byte, fragment int) {
-	c.t.Helper()
-	var rsv byte
-	if c.deflate != nil && c.compress {
-		payload, rsv = c.deflate.Compress(payload), RSV1
-	}
-	if fragment <= 0 {
-		fragment = max(len(payload), 1)
-	}
-	var b []byte
-	for first := true; first || len(payload) > 0; first = false {
-		n := min(fragment, len(payload))
-		op1, rsv1 := op, rsv
-		if !first {
-			op1, rsv1 = OpContinuation, 0
-		}
-		b = c.AppendFrame(b, n == len(payload), rsv1, op1, payload[:n])
-		payload = payload[n:]
-	}
-	c.WriteRaw(b)
-}
-
-// WriteText sends s as one text frame, compressed when permessage-deflate
-// is on.
-func (c *Conn) WriteText(s string) {
-	c.t.Helper()
-	c.WriteMessage(OpText, []byte(s), 0)
-}
-
-// WriteBinary sends p as one binary frame, compressed when permessage-deflate
-// is on.
-func (c *Conn) WriteBinary(p []byte) {
-	c.t.Helper()
-	c.WriteMessage(OpBinary, p, 0)
-}
-
-// WritePing sends a ping frame with payload p.
-func (c *Conn) WritePing(p []byte) {
-	c.t.Helper()
-	c.WriteFrame(true, 0, OpPing, p)
-}
-
-// WritePong sends a pong frame with payload p.
-func (c *Conn) WritePong(p []byte) {
-	c.t.Helper()
-	c.WriteFrame(true, 0, OpPong, p)
-}
-
-// WriteClose sends a close frame with this status code and reason; code 0
-// sends an empty payload.
-func (c *Conn) WriteClose(code uint16, reason string) {
-	c.t.Helper()
-	c.WriteFrame(true, 0, OpClose, ClosePayload(code, reason))
-}
-
 // deadlineReader reads from the connection with a fresh deadline on every
 // read, so a long transfer that makes progress never times out but a
 // stalled one does.
@@ -462,6 +328,8 @@ func (c *Conn) ReadFrame() (Frame, error) {
 	return f, nil
 }
 
+func (c *Conn) limit() int64 { return c.MaxPayload }
+
 // explain adds to a read error what a test author needs to know: that the
 // server closed the connection, or that an earlier write had failed.
 func (c *Conn) explain(err error) error {
@@ -475,151 +343,6 @@ func (c *Conn) explain(err error) error {
 		err = fmt.Errorf("%w; an earlier write had failed: %v", err, c.writeErr)
 	}
 	return err
-}
-
-// ReadMessage returns the next complete thing the server sent: a control
-// frame (op OpClose, OpPing or OpPong) or a data message with its fragments
-// reassembled and, when it was compressed, inflated. A control frame that
-// arrives between the fragments of a message is returned first; the message
-// is completed by a later call. It returns an error when the server breaks
-// a rule of RFC 6455 §5 or RFC 7692: a masked frame, a reserved bit or
-// opcode it did not negotiate, a fragmented or oversized control frame,
-// a continuation with no message to continue, a new message inside an
-// unfinished one, or a text message that is not valid UTF-8.
-func (c *Conn) ReadMessage() (op byte, payload []byte, err error) {
-	for {
-		f, err := c.ReadFrame()
-		if err != nil {
-			return 0, nil, err
-		}
-		switch {
-		case f.Op >= OpClose:
-			if f.Op > OpPong {
-				return 0, nil, fmt.Errorf("server sent reserved opcode in %v", f)
-			}
-			if !f.Fin || f.Rsv != 0 || len(f.Payload) > MaxControlPayload {
-				return 0, nil, fmt.Errorf("server sent an invalid control frame %v (RFC 6455 §5.5)", f)
-			}
-			return f.Op, f.Payload, nil
-		case f.Op > OpBinary:
-			return 0, nil, fmt.Errorf("server sent reserved opcode in %v", f)
-		case f.Op == OpContinuation && !c.inMessage:
-			return 0, nil, fmt.Errorf("server sent a continuation with no message to continue: %v", f)
-		case f.Op != OpContinuation && c.inMessage:
-			return 0, nil, fmt.Errorf("server started a new message inside an unfinished one: %v", f)
-		case f.Op != OpContinuation:
-			if f.Rsv&^RSV1 != 0 || f.Rsv == RSV1 && c.deflate == nil {
-				return 0, nil, fmt.Errorf("server set reserved bits it did not negotiate: %v", f)
-			}
-			c.inMessage, c.partialOp, c.partialRsv, c.partial = true, f.Op, f.Rsv, nil
-		case f.Rsv != 0:
-			return 0, nil, fmt.Errorf("server set reserved bits on a continuation frame: %v", f)
-		}
-		if int64(len(c.partial)+len(f.Payload)) > c.MaxPayload {
-			return 0, nil, fmt.Errorf("server message exceeds %d bytes", c.MaxPayload)
-		}
-		c.partial = append(c.partial, f.Payload...)
-		if !f.Fin {
-			continue
-		}
-		op, payload = c.partialOp, c.partial
-		c.inMessage, c.partial = false, nil
-		if c.partialRsv == RSV1 {
-			if payload, err = c.deflate.Decompress(payload, c.MaxPayload); err != nil {
-				return 0, nil, err
-			}
-		}
-		if op == OpText && !utf8.Valid(payload) {
-			return 0, nil, fmt.Errorf("server sent a text message that is not valid UTF-8: %q", abbrev(payload))
-		}
-		return op, payload, nil
-	}
-}
-
-// WantMessage reads the next message and fails the test unless it has
-// opcode op and exactly the payload want.
-func (c *Conn) WantMessage(op byte, want []byte) {
-	c.t.Helper()
-	gotOp, got, err := c.ReadMessage()
-	if err != nil {
-		c.t.Fatalf("want %s message of %d bytes: %v", OpName(op), len(want), err)
-	}
-	if gotOp != op {
-		c.t.Fatalf("got %s message %q, want %s message of %d bytes", OpName(gotOp), abbrev(got), OpName(op), len(want))
-	}
-	if !bytes.Equal(got, want) {
-		c.t.Fatalf("%s message differs: %s", OpName(op), diff(got, want))
-	}
-}
-
-// WantText reads the next message and fails the test unless it is a text
-// message with payload want.
-func (c *Conn) WantText(want string) {
-	c.t.Helper()
-	c.WantMessage(OpText, []byte(want))
-}
-
-// WantBinary reads the next message and fails the test unless it is a
-// binary message with payload want.
-func (c *Conn) WantBinary(want []byte) {
-	c.t.Helper()
-	c.WantMessage(OpBinary, want)
-}
-
-// WantPong reads the next message and fails the test unless it is a pong
-// with payload want.
-func (c *Conn) WantPong(want []byte) {
-	c.t.Helper()
-	c.WantMessage(OpPong, want)
-}
-
-// StatusNone stands, in [Conn.WantClose], for a close frame with an empty
-// payload (no status code).
-const StatusNone uint16 = 0
-
-// WantClose reads the next message and fails the test unless it is a close
-// frame with one of the given status codes ([StatusNone] for an empty
-// payload) and a well-formed payload: not 1 byte long, a code that may be
-// sent on the wire (RFC 6455 §7.4), a reason in UTF-8. It returns the code
-// and reason.
-func (c *Conn) WantClose(codes ...uint16) (code uint16, reason string) {
-	c.t.Helper()
-	op, p, err := c.ReadMessage()
-	if err != nil {
-		c.t.Fatalf("want close %v: %v", codes, err)
-	}
-	if op != OpClose {
-		c.t.Fatalf("got %s message %q, want close %v", OpName(op), abbrev(p), codes)
-	}
-	switch {
-	case len(p) == 1:
-		c.t.Fatalf("got close frame with a 1-byte payload %q, want close %v (RFC 6455 §5.5.1)", p, codes)
-	case len(p) >= 2:
-		code, reason = binary.BigEndian.Uint16(p), string(p[2:])
-		if !SendableCode(code) {
-			c.t.Fatalf("got close code %d, which must not be sent (RFC 6455 §7.4), want %v", code, codes)
-		}
-		if !utf8.ValidString(reason) {
-			c.t.Fatalf("got close %d with a reason that is not UTF-8: %q", code, reason)
-		}
-	}
-	if !slices.Contains(codes, code) {
-		c.t.Fatalf("got close %d %q, want close %v", code, reason, codes)
-	}
-	return code, reason
-}
-
-// SendableCode reports whether an endpoint may put this status code in a
-// close frame: 1000-1003, 1007-1014 and 3000-4999 (RFC 6455 §7.4 and the
-// IANA registry). 1004 is reserved; 1005, 1006 and 1015 MUST NOT be sent.
-func SendableCode(code uint16) bool {
-	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
-		return true
-	case code >= 3000 && code <= 4999:
-		return true
-	}
-	return false
 }
 
 // WantNoFrame fails the test if the server sends anything, or closes the

@@ -142,7 +142,7 @@ func cpuTime() int64 {
 // message of the server process and of this, the client's.
 func BenchmarkH2Echo(b *testing.B) {
 	payload := make([]byte, 1024)
-	msg := frame(true, 0, wstest.OpBinary, payload)
+	msg := wstest.MaskedFrame(true, 0, wstest.OpBinary, payload)
 	echoLen := 4 + len(payload) // the server's header: 2 bytes and a 16-bit length
 	for _, tr := range []string{"h2", "http1.1"} {
 		b.Run("transport="+tr, func(b *testing.B) {
@@ -150,8 +150,8 @@ func BenchmarkH2Echo(b *testing.B) {
 			var w func([]byte) error
 			var r io.Reader
 			if tr == "h2" {
-				st, _ := dialH2(b, srv.addr).connect("/")
-				w, r = func(p []byte) error { return st.data(p, false) }, st
+				st, _ := wstest.DialH2(b, "http://"+srv.addr).Connect("/")
+				w, r = func(p []byte) error { return st.SendData(p, false) }, st
 			} else {
 				nc, br := dialH1(b, srv.addr)
 				w, r = func(p []byte) error { _, err := nc.Write(p); return err }, br
@@ -200,18 +200,18 @@ func BenchmarkH2Idle(b *testing.B) {
 			b.Run("mode="+mode+"/transport="+tr, func(b *testing.B) {
 				srv := startH2BenchServer(b, mode)
 				before := srv.ask(b, "mem")
-				msg := frame(true, 0, wstest.OpBinary, make([]byte, 16))
+				msg := wstest.MaskedFrame(true, 0, wstest.OpBinary, make([]byte, 16))
 				buf := make([]byte, 2+16)
-				var h2c *h2Client
+				var h2c *wstest.H2Conn
 				if tr == "h2" {
-					h2c = dialH2(b, srv.addr)
+					h2c = wstest.DialH2(b, "http://"+srv.addr)
 				}
 				b.ResetTimer()
 				for range b.N {
 					var err error
 					if h2c != nil {
-						st, _ := h2c.connect("/")
-						if err = st.data(msg, false); err == nil {
+						st, _ := h2c.Connect("/")
+						if err = st.SendData(msg, false); err == nil {
 							_, err = io.ReadFull(st, buf)
 						}
 					} else {

@@ -3,7 +3,6 @@ package lariat
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"io"
@@ -159,11 +158,8 @@ func waitNoH2Goroutines(t *testing.T) {
 
 func testH2Settings(t *testing.T) {
 	addr, _ := h2Serve(t, h2Upgrader(newRecorder()))
-	c := dialH2(t, addr)
 	// RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL (0x8) = 1.
-	if v, ok := c.serverSettings()[0x8]; !ok || v != 1 {
-		t.Fatalf("SETTINGS_ENABLE_CONNECT_PROTOCOL = %d (sent: %t), want 1", v, ok)
-	}
+	wstest.DialH2(t, "http://"+addr).WantSetting(http2.SettingEnableConnectProtocol, 1)
 }
 
 func testH2Handshake(t *testing.T) {
@@ -179,13 +175,13 @@ func testH2Handshake(t *testing.T) {
 		return h, nil
 	}}
 	addr, _ := h2Serve(t, u)
-	c := dialH2(t, addr)
+	c := wstest.DialH2(t, "http://"+addr)
 	// The :protocol value is compared without case; a Sec-WebSocket-Key,
 	// which RFC 8441 does not use, is ignored.
-	fields := c.connectFields("/ws", "sec-websocket-protocol", "superchat, chat", "origin", "http://"+addr, "sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+	fields := c.ConnectFields("/ws", "sec-websocket-protocol", "superchat, chat", "origin", "http://"+addr, "sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
 	fields[1].Value = "WebSocket"
-	st := c.open(fields, false)
-	resp, err := st.response()
+	st := c.Open(fields, false)
+	resp, err := st.Response()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,20 +200,20 @@ func testH2Handshake(t *testing.T) {
 	if got := conn.Transport(); got != "h2" {
 		t.Errorf("Transport() = %q, want h2", got)
 	}
-	if got, want := conn.RemoteAddr().String(), c.nc.LocalAddr().String(); got != want {
+	if got, want := conn.RemoteAddr().String(), c.LocalAddr().String(); got != want {
 		t.Errorf("RemoteAddr() = %s, want %s", got, want)
 	}
-	if got, want := conn.LocalAddr().String(), c.nc.RemoteAddr().String(); got != want {
+	if got, want := conn.LocalAddr().String(), c.RemoteAddr().String(); got != want {
 		t.Errorf("LocalAddr() = %s, want %s", got, want)
 	}
 	if _, ok := conn.RemoteAddr().(*net.TCPAddr); !ok {
 		t.Errorf("RemoteAddr() is a %T", conn.RemoteAddr())
 	}
-	st.sendText("hello")
-	st.wantText("hello")
-	st.sendClose(1000)
-	st.wantClose(1000)
-	st.wantEnd()
+	st.WriteText("hello")
+	st.WantText("hello")
+	st.WriteClose(1000, "")
+	st.WantClose(1000)
+	st.WantEnd()
 	if r := h.reason(t); r.Kind != ReasonRemote || r.Code != StatusNormalClosure {
 		t.Fatalf("reason %+v", r)
 	}
@@ -225,28 +221,24 @@ func testH2Handshake(t *testing.T) {
 
 func testH2Echo(t *testing.T) {
 	addr, _ := h2Serve(t, h2Upgrader(newRecorder()))
-	st, _ := dialH2(t, addr).connect("/")
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
 	for _, n := range []int{0, 1, 125, 126, 4095, 4096, 65535, 65536, 300 << 10} {
 		p := make([]byte, n)
 		for i := range p {
 			p[i] = byte(i * 7)
 		}
-		if err := st.sendMessage(wstest.OpBinary, p, 0); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.expect(wstest.OpBinary, p); err != nil {
-			t.Fatal(err)
-		}
+		st.WriteBinary(p)
+		st.WantBinary(p)
 	}
 	text := strings.Repeat("héllo ", 1000)
-	st.sendText(text)
-	st.wantText(text)
+	st.WriteText(text)
+	st.WantText(text)
 }
 
 func testH2Fragments(t *testing.T) {
 	h := newRecorder()
 	addr, _ := h2Serve(t, h2Upgrader(h, func(u *Upgrader) { u.Options.FragmentSize = 1000 }))
-	st, _ := dialH2(t, addr).connect("/")
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
 	// A message in 7 fragments with pings between them, sent byte by
 	// byte in DATA frames of its own: it arrives whole, after the pongs.
 	msg := bytes.Repeat([]byte("0123456789"), 700)
@@ -256,16 +248,14 @@ func testH2Fragments(t *testing.T) {
 		if i == 0 {
 			op = wstest.OpText
 		}
-		wire = append(wire, frame(i+1000 >= len(msg), 0, op, msg[i:min(i+1000, len(msg))])...)
-		wire = append(wire, frame(true, 0, wstest.OpPing, []byte{byte(i / 1000)})...)
+		wire = append(wire, wstest.MaskedFrame(i+1000 >= len(msg), 0, op, msg[i:min(i+1000, len(msg))])...)
+		wire = append(wire, wstest.MaskedFrame(true, 0, wstest.OpPing, []byte{byte(i / 1000)})...)
 	}
 	for i := 0; i < len(wire); i += 97 {
-		st.send(wire[i:min(i+97, len(wire))])
+		st.WriteRaw(wire[i:min(i+97, len(wire))])
 	}
 	for i := range 6 {
-		if err := st.expect(wstest.OpPong, []byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
+		st.WantPong([]byte{byte(i)})
 	}
 	// The echo leaves in frames of FragmentSize, before the answer to the
 	// ping that followed the last fragment.
@@ -283,35 +273,29 @@ func testH2Fragments(t *testing.T) {
 	if !bytes.Equal(got, msg) {
 		t.Fatal("echo differs")
 	}
-	if err := st.expect(wstest.OpPong, []byte{6}); err != nil {
-		t.Fatal(err)
-	}
+	st.WantPong([]byte{6})
 }
 
 func testH2Ping(t *testing.T) {
 	h := newRecorder()
 	addr, _ := h2Serve(t, h2Upgrader(h, func(u *Upgrader) { u.Options.IdleTimeout = 100 * time.Millisecond }))
-	st, _ := dialH2(t, addr).connect("/")
-	st.send(frame(true, 0, wstest.OpPing, []byte("are you there")))
-	if err := st.expect(wstest.OpPong, []byte("are you there")); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
+	st.WritePing([]byte("are you there"))
+	st.WantPong([]byte("are you there"))
 	// The server's automatic ping; its pong keeps the connection.
-	if err := st.expect(wstest.OpPing, nil); err != nil {
-		t.Fatal(err)
-	}
-	st.send(frame(true, 0, wstest.OpPong, nil))
-	st.sendText("still here")
-	st.wantText("still here")
+	st.WantMessage(wstest.OpPing, nil)
+	st.WritePong(nil)
+	st.WriteText("still here")
+	st.WantText("still here")
 }
 
 func testH2ClientCloses(t *testing.T) {
 	h := newRecorder()
 	addr, _ := h2Serve(t, h2Upgrader(h))
-	st, _ := dialH2(t, addr).connect("/")
-	st.send(frame(true, 0, wstest.OpClose, wstest.ClosePayload(4000, "bye")))
-	st.wantClose(4000)
-	st.wantEnd()
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
+	st.WriteClose(4000, "bye")
+	st.WantClose(4000)
+	st.WantEnd()
 	r := h.reason(t)
 	if r.Kind != ReasonRemote || r.Code != 4000 || r.Text != "bye" {
 		t.Fatalf("reason %+v", r)
@@ -322,11 +306,11 @@ func testH2ServerCloses(t *testing.T) {
 	h := newRecorder()
 	h.onHandle = func(c *Conn, f Frame) error { return Stop }
 	addr, _ := h2Serve(t, h2Upgrader(h))
-	st, _ := dialH2(t, addr).connect("/")
-	st.sendText("stop")
-	st.wantClose(1000)
-	st.sendClose(1000)
-	st.wantEnd()
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
+	st.WriteText("stop")
+	st.WantClose(1000)
+	st.WriteClose(1000, "")
+	st.WantEnd()
 	if r := h.reason(t); r.Kind != ReasonStop {
 		t.Fatalf("reason %+v", r)
 	}
@@ -335,15 +319,13 @@ func testH2ServerCloses(t *testing.T) {
 func testH2Deflate(t *testing.T) {
 	h := newRecorder()
 	addr, _ := h2Serve(t, h2Upgrader(h, func(u *Upgrader) { u.Options.Compression = &CompressionOptions{} }))
-	st, resp := dialH2(t, addr).connect("/", "sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
-	if st.deflate == nil {
+	st, resp := wstest.DialH2(t, "http://"+addr).Connect("/", "sec-websocket-extensions", "permessage-deflate; client_max_window_bits")
+	if st.Deflater() == nil {
 		t.Fatalf("permessage-deflate not accepted: %v", resp)
 	}
 	msg := jsonish(8 << 10)
 	for range 3 {
-		if err := st.sendMessage(wstest.OpText, msg, 0); err != nil {
-			t.Fatal(err)
-		}
+		st.WriteMessage(wstest.OpText, msg, 0)
 		f, err := wstest.ReadFrameFrom(st, 1<<20)
 		if err != nil {
 			t.Fatal(err)
@@ -351,7 +333,7 @@ func testH2Deflate(t *testing.T) {
 		if f.Rsv != wstest.RSV1 || len(f.Payload) >= len(msg)/2 {
 			t.Fatalf("echo not compressed: %v", f)
 		}
-		got, err := st.deflate.Decompress(f.Payload, 1<<20)
+		got, err := st.Deflater().Decompress(f.Payload, 1<<20)
 		if err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("echo differs: %v", err)
 		}
@@ -382,11 +364,11 @@ func testH2ResetMidMessage(t *testing.T) {
 		}, nil
 	}}
 	addr, _ := h2Serve(t, u)
-	c := dialH2(t, addr)
-	st, _ := c.connect("/reset")
-	other, _ := c.connect("/other")
-	st.send(frame(true, 0, wstest.OpBinary, make([]byte, 1000))[:300])
-	if err := st.reset(http2.ErrCodeCancel); err != nil {
+	c := wstest.DialH2(t, "http://"+addr)
+	st, _ := c.Connect("/reset")
+	other, _ := c.Connect("/other")
+	st.WriteRaw(wstest.MaskedFrame(true, 0, wstest.OpBinary, make([]byte, 1000))[:300])
+	if err := st.Reset(http2.ErrCodeCancel); err != nil {
 		t.Fatal(err)
 	}
 	<-done
@@ -396,11 +378,11 @@ func testH2ResetMidMessage(t *testing.T) {
 	if r.Kind != ReasonClosed || r.Code != StatusAbnormalClosure || !errors.Is(r, syscall.ECONNRESET) {
 		t.Fatalf("reason %+v", r)
 	}
-	other.sendText("after the reset")
-	other.wantText("after the reset")
-	other.sendClose(1000)
-	other.wantClose(1000)
-	other.wantEnd()
+	other.WriteText("after the reset")
+	other.WantText("after the reset")
+	other.WriteClose(1000, "")
+	other.WantClose(1000)
+	other.WantEnd()
 }
 
 func testH2ConnectionLost(t *testing.T) {
@@ -410,11 +392,11 @@ func testH2ConnectionLost(t *testing.T) {
 		return &funcs{onTerminate: func(c *Conn, r Reason) { reasons <- r }}, nil
 	}}
 	addr, _ := h2Serve(t, u)
-	c := dialH2(t, addr)
+	c := wstest.DialH2(t, "http://"+addr)
 	for range n {
-		c.connect("/")
+		c.Connect("/")
 	}
-	c.close()
+	c.Close()
 	for range n {
 		if r := <-reasons; r.Kind != ReasonClosed || r.Code != StatusAbnormalClosure {
 			t.Errorf("reason %+v", r)
@@ -431,10 +413,10 @@ func testH2ManyStreams(t *testing.T) {
 		return &funcs{onHandle: func(c *Conn, f Frame) error { return c.Send(f) }}, nil
 	}
 	addr, _ := h2Serve(t, u)
-	c := dialH2(t, addr)
-	sts := make([]*h2ClientStream, streams)
+	c := wstest.DialH2(t, "http://"+addr)
+	sts := make([]*wstest.H2Stream, streams)
 	for i := range sts {
-		sts[i], _ = c.connect("/")
+		sts[i], _ = c.Connect("/")
 	}
 	if got := u.Connections(); got != streams {
 		t.Fatalf("Connections() = %d, want %d", got, streams)
@@ -444,19 +426,19 @@ func testH2ManyStreams(t *testing.T) {
 		wg.Go(func() {
 			for j := range messages {
 				msg := bytes.Repeat([]byte{byte(i), byte(j)}, 1+(i*j)%3000)
-				if err := st.sendMessage(wstest.OpBinary, msg, 700); err != nil {
+				if err := st.SendMessage(wstest.OpBinary, msg, 700); err != nil {
 					t.Error(err)
 					return
 				}
-				if err := st.expect(wstest.OpBinary, msg); err != nil {
+				if err := st.Expect(wstest.OpBinary, msg); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-			st.data(frame(true, 0, wstest.OpClose, wstest.ClosePayload(1000, "")), false)
-			if err := st.expectClose(1000); err != nil {
+			st.SendData(wstest.MaskedFrame(true, 0, wstest.OpClose, wstest.ClosePayload(1000, "")), false)
+			if _, _, err := st.ExpectClose(1000); err != nil {
 				t.Error(err)
-			} else if err := st.expectEnd(); err != nil {
+			} else if err := st.ExpectEnd(); err != nil {
 				t.Error(err)
 			}
 		})
@@ -474,10 +456,10 @@ func testH2Shutdown(t *testing.T) {
 		return &funcs{onTerminate: func(c *Conn, r Reason) { reasons <- r }}, nil
 	}
 	addr, _ := h2Serve(t, u)
-	c := dialH2(t, addr)
-	sts := make([]*h2ClientStream, n)
+	c := wstest.DialH2(t, "http://"+addr)
+	sts := make([]*wstest.H2Stream, n)
 	for i := range sts {
-		sts[i], _ = c.connect("/")
+		sts[i], _ = c.Connect("/")
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -486,11 +468,9 @@ func testH2Shutdown(t *testing.T) {
 		done <- u.Shutdown(ctx)
 	}()
 	for _, st := range sts {
-		if err := st.expectClose(1001); err != nil {
-			t.Fatal(err)
-		}
-		st.sendClose(1001)
-		st.wantEnd()
+		st.WantClose(1001)
+		st.WriteClose(1001, "")
+		st.WantEnd()
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Shutdown = %v", err)
@@ -500,8 +480,8 @@ func testH2Shutdown(t *testing.T) {
 			t.Errorf("reason %+v", r)
 		}
 	}
-	st := c.open(c.connectFields("/"), false)
-	if resp, err := st.response(); err != nil || resp.Get(":status") != "503" {
+	st := c.Open(c.ConnectFields("/"), false)
+	if resp, err := st.Response(); err != nil || resp.Get(":status") != "503" {
 		t.Fatalf("CONNECT after Shutdown: %v %v", resp, err)
 	}
 }
@@ -516,8 +496,8 @@ func testH2ShutdownStuckWriter(t *testing.T) {
 		onTerminate: func(c *Conn, r Reason) { reasons <- r },
 	})
 	addr, _ := h2Serve(t, u)
-	c := dialH2(t, addr, h2Window(0))
-	st, _ := c.connect("/")
+	c := wstest.DialH2(t, "http://"+addr, wstest.H2Window(0))
+	st, _ := c.Connect("/")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := u.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -526,8 +506,8 @@ func testH2ShutdownStuckWriter(t *testing.T) {
 	if r := <-reasons; r.Kind != ReasonShutdown || r.Code != StatusAbnormalClosure {
 		t.Fatalf("reason %+v", r)
 	}
-	var rst h2RST
-	if _, err := io.ReadAll(st); !errors.As(err, &rst) || rst.code != http2.ErrCodeInternal {
+	var rst wstest.ResetError
+	if _, err := io.ReadAll(st); !errors.As(err, &rst) || rst.Code != http2.ErrCodeInternal {
 		t.Fatalf("stream ended with %v, want RST_STREAM INTERNAL_ERROR", err)
 	}
 }
@@ -541,31 +521,29 @@ func testH2PostWakes(t *testing.T) {
 	h.onInit = func(c *Conn) error { ready <- c; return nil }
 	h.onInfo = func(c *Conn, msg any) error { return c.SendText(msg.(string)) }
 	addr, _ := h2Serve(t, h2Upgrader(h))
-	st, _ := dialH2(t, addr).connect("/")
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
 	conn := <-ready
 	for _, s := range []string{"one", "two", "three"} {
 		waitReading(t, conn)
 		if err := conn.Post(s); err != nil {
 			t.Fatal(err)
 		}
-		st.wantText(s)
+		st.WantText(s)
 	}
 	waitReading(t, conn)
-	st.sendText("after wakes")
-	st.wantText("after wakes")
+	st.WriteText("after wakes")
+	st.WantText("after wakes")
 }
 
 func testH2IdleTimeout(t *testing.T) {
 	h := newRecorder()
 	addr, _ := h2Serve(t, h2Upgrader(h, func(u *Upgrader) { u.Options.IdleTimeout = 150 * time.Millisecond }))
-	st, _ := dialH2(t, addr).connect("/")
-	st.sendText("keep")
-	st.wantText("keep")
-	if err := st.expect(wstest.OpPing, nil); err != nil { // half the timeout later; unanswered
-		t.Fatal(err)
-	}
-	st.wantClose(1000)
-	st.wantEnd()
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
+	st.WriteText("keep")
+	st.WantText("keep")
+	st.WantMessage(wstest.OpPing, nil) // half the timeout later; unanswered
+	st.WantClose(1000)
+	st.WantEnd()
 	if r := h.reason(t); r.Kind != ReasonTimeout || r.Text != "idle timeout" {
 		t.Fatalf("reason %+v", r)
 	}
@@ -580,11 +558,11 @@ func testH2WriteTimeout(t *testing.T) {
 		onTerminate: func(c *Conn, r Reason) { reasons <- r },
 	}, func(u *Upgrader) { u.Options.WriteTimeout = 200 * time.Millisecond })
 	addr, _ := h2Serve(t, u)
-	st, _ := dialH2(t, addr, h2Window(0)).connect("/")
+	st, _ := wstest.DialH2(t, "http://"+addr, wstest.H2Window(0)).Connect("/")
 	if r := <-reasons; r.Kind != ReasonTimeout || r.Text != "write timeout" || !errors.Is(r, os.ErrDeadlineExceeded) {
 		t.Fatalf("reason %+v", r)
 	}
-	var rst h2RST
+	var rst wstest.ResetError
 	if _, err := io.ReadAll(st); !errors.As(err, &rst) {
 		t.Fatalf("stream ended with %v, want RST_STREAM", err)
 	}
@@ -597,10 +575,10 @@ func testH2Hibernate(t *testing.T) {
 		return c.Send(f)
 	}
 	addr, _ := h2Serve(t, h2Upgrader(h))
-	st, _ := dialH2(t, addr).connect("/")
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
 	for _, s := range []string{"a", strings.Repeat("b", 5000), "c"} {
-		st.sendText(s)
-		st.wantText(s)
+		st.WriteText(s)
+		st.WantText(s)
 	}
 }
 
@@ -621,7 +599,7 @@ func testH2Refusals(t *testing.T) {
 		return &funcs{}, nil
 	}
 	addr, _ := h2Serve(t, u.Wrap(page))
-	c := dialH2(t, addr)
+	c := wstest.DialH2(t, "http://"+addr)
 	drop := func(name string) func([]string) []string {
 		return func(f []string) []string {
 			var out []string
@@ -675,12 +653,12 @@ func testH2Refusals(t *testing.T) {
 			if tc.edit != nil {
 				base = tc.edit(base)
 			}
-			st := c.open(pairs(base...), tc.endStream)
-			resp, err := st.response()
-			var rst h2RST
+			st := c.Open(wstest.H2Fields(base...), tc.endStream)
+			resp, err := st.Response()
+			var rst wstest.ResetError
 			switch {
 			case tc.rst != 0:
-				if !errors.As(err, &rst) || rst.code != tc.rst {
+				if !errors.As(err, &rst) || rst.Code != tc.rst {
 					t.Fatalf("got %v %v, want RST_STREAM %v", resp, err, tc.rst)
 				}
 			case err != nil:
@@ -700,8 +678,8 @@ func testH2Refusals(t *testing.T) {
 		return true
 	})
 	// GET still reaches the page over HTTP/2.
-	st := c.open(pairs(":method", "GET", ":scheme", "http", ":path", "/chat", ":authority", addr), true)
-	if resp, err := st.response(); err != nil || resp.Get(":status") != "200" {
+	st := c.Open(wstest.H2Fields(":method", "GET", ":scheme", "http", ":path", "/chat", ":authority", addr), true)
+	if resp, err := st.Response(); err != nil || resp.Get(":status") != "200" {
 		t.Fatalf("GET: %v %v", resp, err)
 	}
 	if body, err := io.ReadAll(st); err != nil || string(body) != "page" {
@@ -723,17 +701,17 @@ func testH2ServerShutdown(t *testing.T) {
 		defer cancel()
 		u.Shutdown(ctx)
 	})
-	st, _ := dialH2(t, addr).connect("/")
+	st, _ := wstest.DialH2(t, "http://"+addr).Connect("/")
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(context.Background()) }()
-	st.wantClose(1001)
+	st.WantClose(1001)
 	select {
 	case err := <-done:
 		t.Fatalf("Server.Shutdown returned %v before the WebSocket ended", err)
 	default:
 	}
-	st.sendClose(1001)
-	st.wantEnd()
+	st.WriteClose(1001, "")
+	st.WantEnd()
 	if err := <-done; err != nil {
 		t.Fatalf("Server.Shutdown = %v", err)
 	}
@@ -940,21 +918,14 @@ func testH2TLS(t *testing.T) {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	t.Cleanup(func() { srv.Close(); waitNoH2Goroutines(t) })
-	addr := srv.Listener.Addr().String()
-	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("ALPN chose %q", p)
-	}
-	st, _ := newH2Client(t, tc, "https", addr).connect("/")
+	// DialH2 fails the test unless ALPN chooses h2.
+	st, _ := wstest.DialH2(t, srv.URL).Connect("/")
 	if tr := <-transports; tr != "h2" {
 		t.Fatalf("Transport() = %q", tr)
 	}
-	st.sendText("over TLS")
-	st.wantText("over TLS")
-	st.sendClose(1000)
-	st.wantClose(1000)
-	st.wantEnd()
+	st.WriteText("over TLS")
+	st.WantText("over TLS")
+	st.WriteClose(1000, "")
+	st.WantClose(1000)
+	st.WantEnd()
 }

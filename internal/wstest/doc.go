@@ -1,6 +1,7 @@
 // Package wstest is a scripted WebSocket client for tests of lariat's
-// server side, over real TCP. It does not import lariat: it is a second,
-// independent reading of RFC 6455 and RFC 7692, so the two cannot share a
+// server side, over real TCP or on the streams of a real HTTP/2
+// connection. It does not import lariat: it is a second, independent
+// reading of RFC 6455, RFC 7692 and RFC 8441, so the two cannot share a
 // mistake.
 //
 // A test dials, writes exactly the frames it wants (masked or not, with
@@ -22,4 +23,21 @@
 // the server accepts it, the Conn compresses the messages it sends with
 // compress/flate and inflates those it receives, keeping or resetting the
 // LZ77 context as negotiated.
+//
+// # HTTP/2
+//
+// [DialH2] opens an HTTP/2 connection, cleartext (h2c) or over TLS with
+// ALPN, on which each [H2Conn.Connect] opens a WebSocket as one stream
+// with extended CONNECT (RFC 8441). An [H2Stream] writes and expects
+// messages with the same methods as a Conn:
+//
+//	c := wstest.DialH2(t, "https://"+addr)
+//	c.WantSetting(http2.SettingEnableConnectProtocol, 1)
+//	st, _ := c.Connect("/ws")
+//	st.WriteText("hi")
+//	st.WantText("hi")
+//
+// The client writes exactly the HTTP/2 frames a test asks for
+// ([H2Conn.Open] takes any header fields), so tests can also send what a
+// browser would not.
 package wstest

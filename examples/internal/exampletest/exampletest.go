@@ -49,8 +49,9 @@ type Process struct {
 	exited chan struct{} // closed once the child has exited and its log is read
 	err    error         // of cmd.Wait, once exited
 
-	mu  sync.Mutex
-	log strings.Builder
+	mu     sync.Mutex
+	log    strings.Builder
+	logged chan struct{} // closed, and replaced, when a line is added to log
 }
 
 // listening finds the address in the example's first log line, such as
@@ -62,9 +63,19 @@ var listening = regexp.MustCompile(`//(127\.0\.0\.1:\d+)/`)
 // child is killed, if it still runs, when the test ends.
 func Start(t testing.TB, args ...string) *Process {
 	t.Helper()
-	p := &Process{exited: make(chan struct{})}
+	return StartEnv(t, nil, args...)
+}
+
+// StartEnv is Start with env, entries of the form KEY=value that take the
+// place of the test's own values of those keys in the child's
+// environment; "KEY=" leaves KEY empty. Settings that a program reads as
+// it starts, such as GODEBUG, can only be given this way.
+func StartEnv(t testing.TB, env []string, args ...string) *Process {
+	t.Helper()
+	p := &Process{exited: make(chan struct{}), logged: make(chan struct{})}
 	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(os.Environ(), childEnv+"=1")
+	// os/exec keeps the last of duplicate keys.
+	p.cmd.Env = append(append(os.Environ(), env...), childEnv+"=1")
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +90,8 @@ func Start(t testing.TB, args ...string) *Process {
 		for sc.Scan() {
 			p.mu.Lock()
 			p.log.WriteString(sc.Text() + "\n")
+			close(p.logged)
+			p.logged = make(chan struct{})
 			p.mu.Unlock()
 			if m := listening.FindStringSubmatch(sc.Text()); m != nil && !found {
 				found = true
@@ -108,6 +121,34 @@ func (p *Process) Log() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.String()
+}
+
+// WantLog waits, at most Bound, until the child has logged a line that
+// contains s, and fails the test if it does not. The child logs on its
+// own goroutines, and this process reads the log on one of its own, so a
+// line the example writes before it answers a request may still be on its
+// way when the answer has arrived.
+func (p *Process) WantLog(t testing.TB, s string) {
+	t.Helper()
+	timeout := time.After(Bound)
+	for {
+		p.mu.Lock()
+		found, logged := strings.Contains(p.log.String(), s), p.logged
+		p.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-logged:
+		case <-p.exited:
+			if !strings.Contains(p.Log(), s) {
+				t.Fatalf("exited (%v) without logging %q; its log:\n%s", p.err, s, p.Log())
+			}
+			return
+		case <-timeout:
+			t.Fatalf("no line with %q logged within %v; its log:\n%s", s, Bound, p.Log())
+		}
+	}
 }
 
 // Signal sends sig to the child; the test is skipped where the system
@@ -206,6 +247,26 @@ func CheckHTTPLimits(t *testing.T, plain string, want int) {
 // the server to close the TCP connection.
 func WantGoingAway(t testing.TB, c *wstest.Conn) {
 	t.Helper()
+	wantGoingAway(t, c)
+	c.WantTCPClosed(Bound)
+}
+
+// WantGoingAwayH2 is WantGoingAway for a WebSocket on an HTTP/2 stream:
+// after the close handshake the stream, not the connection, ends.
+func WantGoingAwayH2(t testing.TB, st *wstest.H2Stream) {
+	t.Helper()
+	wantGoingAway(t, st)
+	st.WantEnd()
+}
+
+// closer is a WebSocket of wstest, on a connection or a stream.
+type closer interface {
+	ReadMessage() (op byte, payload []byte, err error)
+	WriteClose(code uint16, reason string)
+}
+
+func wantGoingAway(t testing.TB, c closer) {
+	t.Helper()
 	for {
 		op, payload, err := c.ReadMessage()
 		if err != nil {
@@ -220,5 +281,4 @@ func WantGoingAway(t testing.TB, c *wstest.Conn) {
 		break
 	}
 	c.WriteClose(1001, "")
-	c.WantTCPClosed(Bound)
 }

@@ -4,7 +4,7 @@
 // through Conn.Post, and the room tells who joins and leaves (see package
 // chatserver).
 //
-//	go run ./examples/chat -addr 127.0.0.1:8080 [-compress] [-idle 60s]
+//	go run ./examples/chat -addr 127.0.0.1:8080 [-compress] [-idle 60s] [-tls]
 //
 // then open http://127.0.0.1:8080/ in two browser windows. -compress
 // negotiates permessage-deflate; -idle sets Options.IdleTimeout, how long
@@ -12,6 +12,13 @@
 // pings a member that has been quiet for half of it, so an open tab that
 // only reads stays); -mailbox sets how far a member may fall behind
 // before it is dropped.
+//
+// -tls serves https:// instead, with HTTP/2, on a self-signed certificate
+// made at start-up. Started with GODEBUG=http2xconnect=1 in its
+// environment, the chat then carries each page's WebSocket on a stream of
+// the page's own HTTP/2 connection (RFC 8441). The log says, as each
+// member joins, what its WebSocket runs on ("h2" or "http/1.1"); so does
+// the page.
 //
 // It runs as a server in production should. net/http cuts off a client
 // that has not sent its whole request head after -header-timeout (10 s),
@@ -41,6 +48,9 @@ func main() {
 	flag.Parse()
 
 	room := &chatserver.Room{
+		OnJoin: func(c *lariat.Conn) {
+			log.Printf("chat: %v joined over %s", c.RemoteAddr(), c.Transport())
+		},
 		OnLeave: func(c *lariat.Conn, r lariat.Reason) {
 			log.Printf("chat: %v left: %v", c.RemoteAddr(), r)
 		},

@@ -12,14 +12,17 @@
 // The room's own messages, notices, are text messages whose first byte is
 // 0x01 (U+0001, START OF HEADING), followed by a JSON object:
 //
-//	\x01{"system":"welcome","members":N,"maxMessage":L}  to a newcomer, first
-//	\x01{"system":"join","name":"…","members":N}         to the others when a member joins
-//	\x01{"system":"leave","name":"…","members":N}        to the others when a member leaves
+//	\x01{"system":"welcome","members":N,"maxMessage":L,"transport":T}  to a newcomer, first
+//	\x01{"system":"join","name":"…","members":N}                       to the others when a member joins
+//	\x01{"system":"leave","name":"…","members":N}                      to the others when a member leaves
 //
 // members counts the room after the change, the newcomer included;
 // maxMessage is the largest message, in bytes, that the room accepts
 // (Options.MaxMessageSize): a larger one is refused with close 1009, which
-// the page then marks as undelivered. No text the page sends starts with
+// the page then marks as undelivered. transport is what the newcomer's
+// WebSocket runs on, as [lariat.Conn.Transport] tells it: "h2" for a
+// stream of the page's HTTP/2 connection (RFC 8441), "http/1.1" for a
+// connection of its own. No text the page sends starts with
 // 0x01, so notices cannot be mistaken for members' messages; and so that
 // a member cannot forge one, a text message starting with 0x01 is refused
 // with close 1008 (policy violation) and reaches no one.
@@ -95,6 +98,10 @@ func Handler(up *lariat.Upgrader) http.Handler {
 // ready to use; a Room must not be copied after first use. Its methods are
 // safe for concurrent use.
 type Room struct {
+	// OnJoin, when set, is called once for each member that joins, on that
+	// member's goroutine, before the others are told.
+	OnJoin func(c *lariat.Conn)
+
 	// OnLeave, when set, is called once for each member that leaves, with
 	// the Reason its connection ended with, on that member's goroutine,
 	// before the others are told.
@@ -190,6 +197,7 @@ type notice struct {
 	Name       string `json:"name,omitempty"`
 	Members    int    `json:"members"`
 	MaxMessage int64  `json:"maxMessage,omitempty"`
+	Transport  string `json:"transport,omitempty"` // welcome: "h2" or "http/1.1"
 }
 
 func (n notice) frame() lariat.Frame {
@@ -234,9 +242,12 @@ type member struct {
 }
 
 func (m *member) Init(c *lariat.Conn) error {
+	if m.room.OnJoin != nil {
+		m.room.OnJoin(c)
+	}
 	n := m.room.join(c, m)
 	m.joined = true
-	return c.Send(notice{System: "welcome", Members: n, MaxMessage: m.maxMessage}.frame())
+	return c.Send(notice{System: "welcome", Members: n, MaxMessage: m.maxMessage, Transport: c.Transport()}.frame())
 }
 
 func (m *member) Handle(c *lariat.Conn, f lariat.Frame) error {

@@ -84,7 +84,7 @@ func (s *server) leftWith() []lariat.Reason {
 func (s *server) join(t *testing.T, name string, members int, others ...*wstest.Conn) *wstest.Conn {
 	t.Helper()
 	c := wstest.Dial(t, s.url+"/?name="+url.QueryEscape(name))
-	c.WantText(notice(`{"system":"welcome","members":` + strconv.Itoa(members) + `,"maxMessage":` + strconv.Itoa(s.maxMessage) + `}`))
+	c.WantText(notice(`{"system":"welcome","members":` + strconv.Itoa(members) + `,"maxMessage":` + strconv.Itoa(s.maxMessage) + `,"transport":"http/1.1"}`))
 	for _, o := range others {
 		wantNotice(o, "join", name, members)
 	}
@@ -130,7 +130,7 @@ func TestPageServedAtTheSamePath(t *testing.T) {
 		t.Errorf("Content-Type = %q, want text/html", ct)
 	}
 	// The page must open its socket on the URL it was served from.
-	for _, want := range []string{`new WebSocket("ws://" + location.host + "/?name="`, `<ul id="messages"`, `id="name"`} {
+	for _, want := range []string{`new WebSocket(scheme + location.host + "/?name="`, `<ul id="messages"`, `id="name"`} {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("page lacks %s", want)
 		}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ const idleTimeout = 2 * time.Second
 // must exit 0.
 func TestChromiumIdle(t *testing.T) {
 	node := needNode(t, "playwright-core")
-	chat := startExample(t, "./examples/chat", "-addr", "127.0.0.1:0", "-compress", "-idle", idleTimeout.String())
+	chat := startExample(t, nil, "./examples/chat", "-addr", "127.0.0.1:0", "-compress", "-idle", idleTimeout.String())
 	cfg := chromiumConfig(t, "http://"+chat.addr+"/")
 	cfg.Suite = "idle"
 	cfg.IdleMs = int(idleTimeout / time.Millisecond)
@@ -112,6 +113,52 @@ func TestChromiumIdle(t *testing.T) {
 		t.Errorf("the example exited with %v; its log:\n%s", chat.err, chat.log())
 	}
 }
+
+// TestChromiumH2 runs the chat example's own binary with -tls, started
+// with GODEBUG=http2xconnect=1, and opens its page over HTTPS: the page
+// must come over HTTP/2, and each page's WebSocket must run on a stream
+// of that HTTP/2 connection (RFC 8441), which the server tells twice: in
+// the welcome it sends each member (its transport, which the page shows)
+// and in the line the example logs as each member joins. Messages must
+// flow both ways between two tabs.
+func TestChromiumH2(t *testing.T) {
+	node := needNode(t, "playwright-core")
+	chat := startExample(t, []string{"GODEBUG=http2xconnect=1"}, "./examples/chat", "-addr", "127.0.0.1:0", "-tls", "-compress")
+	cfg := chromiumConfig(t, "https://"+chat.addr+"/")
+	cfg.Suite = "h2"
+	cfg.Deflate = true // -compress
+	// The example signs its own certificate at start-up.
+	cfg.ChromiumArgs = append(cfg.ChromiumArgs, "--ignore-certificate-errors")
+	runClient(t, cfg, node, filepath.Join("node", "chromium.mjs"))
+
+	// The example's log is whole once it has exited.
+	chat.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-chat.exited:
+	case <-time.After(stopWait):
+		t.Fatalf("the example still runs %v after SIGTERM", stopWait)
+	}
+	log := chat.log()
+	if chat.err != nil || !strings.Contains(log, "chat: shut down") {
+		t.Errorf("the example exited with %v; its log:\n%s", chat.err, log)
+	}
+	joins := joinedOver.FindAllStringSubmatch(log, -1)
+	if len(joins) < 2 {
+		t.Errorf("the example logged %d joins, want at least 2 (Alice and Bob); its log:\n%s", len(joins), log)
+	}
+	for _, j := range joins {
+		if j[1] != "h2" {
+			t.Errorf("a member joined over %s, want h2: %q", j[1], j[0])
+		}
+	}
+	if strings.Contains(log, "WebSockets over HTTP/2 are off") {
+		t.Errorf("the example says WebSockets over HTTP/2 are off; its log:\n%s", log)
+	}
+}
+
+// joinedOver finds the example's line for a member joining, such as
+// "chat: 127.0.0.1:40124 joined over h2".
+var joinedOver = regexp.MustCompile(`chat: \S+ joined over (\S+)`)
 
 // example is an example's binary, built from this tree, running.
 type example struct {
@@ -138,8 +185,10 @@ func (e *example) log() string {
 var listening = regexp.MustCompile(`//(127\.0\.0\.1:\d+)/`)
 
 // startExample builds the example in pkg (relative to the module root)
-// and runs it with args until the test ends.
-func startExample(t *testing.T, pkg string, args ...string) *example {
+// and runs it with args until the test ends. env holds KEY=value entries
+// that take the place of this process's values of those keys in the
+// example's environment.
+func startExample(t *testing.T, env []string, pkg string, args ...string) *example {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
 	build := exec.Command("go", "build", "-o", bin, pkg)
@@ -148,6 +197,7 @@ func startExample(t *testing.T, pkg string, args ...string) *example {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
 	e := &example{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
+	e.cmd.Env = append(os.Environ(), env...) // os/exec keeps the last of duplicate keys
 	stderr, err := e.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

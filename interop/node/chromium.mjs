@@ -1,8 +1,9 @@
 // Headless Chromium, driven by playwright-core, against examples/chat
 // served by interop/chromium_test.go (which passes its config as the last
 // argument). cfg.suite chooses the checks: "chat" (the default), against
-// the chat's handler in the test's process, or "idle", against the
-// example's own binary started with -idle. It uses the Chromium given in
+// the chat's handler in the test's process; "idle", against the
+// example's own binary started with -idle; or "h2", against the example
+// started with -tls and extended CONNECT on, over HTTPS and HTTP/2. It uses the Chromium given in
 // the config (Debian's; no browser is ever downloaded). Prints one line
 // per check: "PASS name", "FAIL name: why" or "SKIP name: why"; exits 1
 // if any check failed.
@@ -45,7 +46,7 @@ async function check(name, fn) {
 function installHelpers(stepMs) {
   window.__interop = {
     open() {
-      const ws = new WebSocket("ws://" + location.host + "/");
+      const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/");
       ws.binaryType = "arraybuffer";
       const queue = [], waiters = [];
       const push = (ev) => { const w = waiters.shift(); if (w) w(ev); else queue.push(ev); };
@@ -69,8 +70,10 @@ function installHelpers(stepMs) {
         });
       };
       // The room greets every newcomer: after that the socket is a member.
+      // joined resolves to the welcome's JSON.
       const joined = next("the welcome").then((ev) => {
         if (ev.type !== "message" || !String(ev.data).startsWith('\u0001{"system":"welcome"')) throw new Error("first message is not the welcome: " + JSON.stringify(ev));
+        return JSON.parse(ev.data.slice(1));
       });
       return { ws, next, joined };
     },
@@ -127,6 +130,7 @@ try {
   };
 
   if (cfg.suite === "idle") await idleSuite(openPage, pageErrors);
+  else if (cfg.suite === "h2") await h2Suite(openPage, pageErrors);
   else await chatSuite(openPage, pageErrors);
 } finally {
   await browser.close();
@@ -202,6 +206,13 @@ async function chatSuite(openPage, pageErrors) {
       b.ws.close(1000);
       return `text, 4 KiB binary, ${large.length}-byte binary and ${new TextEncoder().encode(largeText).length}-byte text relayed`;
     }, { max: cfg.maxMessage });
+  });
+
+  await check("WebSocket over HTTP/1.1", async () => {
+    // Plain http:// has no HTTP/2: the server's welcome says so.
+    const transport = await alice.locator("#status").getAttribute("data-transport");
+    if (transport !== "http/1.1") throw new Error(`the welcome's transport is ${JSON.stringify(transport)}, want "http/1.1"`);
+    return "the server's welcome: transport http/1.1";
   });
 
   await check("permessage-deflate negotiated", async () => {
@@ -326,4 +337,97 @@ async function idleSuite(openPage, pageErrors) {
   await check("no page errors", async () => {
     if (pageErrors.length) throw new Error(pageErrors.join("; "));
   });
+}
+
+// The HTTP/2 suite: the page comes over HTTPS with HTTP/2, and each
+// WebSocket runs on a stream of that connection (RFC 8441), as the
+// server's welcome tells (its transport, which the page shows in
+// #status[data-transport]); messages flow both ways between two tabs.
+async function h2Suite(openPage, pageErrors) {
+  let alice, bob;
+  await check("page over HTTP/2", async () => {
+    alice = await openPage("Alice");
+    bob = await openPage("Bob");
+    for (const [name, page] of [["Alice", alice], ["Bob", bob]]) {
+      const proto = await page.evaluate(() => performance.getEntriesByType("navigation")[0].nextHopProtocol);
+      if (proto !== "h2") throw new Error(`${name}'s page came over ${JSON.stringify(proto)}, want "h2"`);
+    }
+    return `${cfg.url}: nextHopProtocol is h2 in both pages`;
+  });
+  if (!alice || !bob) {
+    fail("the other checks", "no page to run them in");
+    return;
+  }
+
+  await check("WebSocket over HTTP/2", async () => {
+    for (const [name, page] of [["Alice", alice], ["Bob", bob]]) {
+      const transport = await page.locator("#status").getAttribute("data-transport");
+      if (transport !== "h2") throw new Error(`${name}'s welcome says transport ${JSON.stringify(transport)}, want "h2"`);
+    }
+    return "the server's welcome: transport h2 in both pages";
+  });
+
+  await check("permessage-deflate over HTTP/2", async () => {
+    const ext = await alice.locator("#status").getAttribute("data-extensions");
+    if (!cfg.deflate) return { skip: "the server was started without -compress" };
+    if (!ext.startsWith("permessage-deflate")) throw new Error(`ws.extensions is ${JSON.stringify(ext)}`);
+    return `ws.extensions = ${ext}`;
+  });
+
+  await check("text both ways between two tabs", async () => {
+    await alice.fill("#text", "hello over h2 ✓");
+    await alice.press("#text", "Enter");
+    await bob.locator("#messages li", { hasText: "hello over h2 ✓" }).filter({ hasText: "Alice" }).waitFor();
+    await bob.fill("#text", "hi Alice, same connection");
+    await bob.press("#text", "Enter");
+    await alice.locator("#messages li", { hasText: "hi Alice, same connection" }).filter({ hasText: "Bob" }).waitFor();
+    return "typed in one tab, shown in the other, both ways";
+  });
+
+  await check("binary both ways between two tabs", async () => {
+    const bytes = Buffer.from(Array.from({ length: 70000 }, (_, i) => (i * 31) & 0xff));
+    for (const [from, to, file] of [[alice, bob, "a.bin"], [bob, alice, "b.bin"]]) {
+      await from.setInputFiles("#file", { name: file, mimeType: "application/octet-stream", buffer: bytes });
+      const link = to.locator("#messages a.file", { hasText: `${file} (70000 bytes)` });
+      await link.waitFor();
+      const got = await link.evaluate(async (a) => Array.from(new Uint8Array(await (await fetch(a.href)).arrayBuffer())));
+      if (!bytes.equals(Buffer.from(got))) throw new Error(`${file} arrived as ${got.length} different bytes`);
+    }
+    return "70000 bytes as one binary message, each way, intact";
+  });
+
+  // Sockets of the page's own, in Alice's tab: each welcome must say h2,
+  // and every byte can be compared.
+  await check("raw sockets over HTTP/2", async () => {
+    return await alice.evaluate(async () => {
+      const h = window.__interop;
+      const a = h.open(), b = h.open();
+      for (const w of [await a.joined, await b.joined]) {
+        if (w.transport !== "h2") throw new Error(`a welcome says transport ${JSON.stringify(w.transport)}`);
+      }
+      const got = async (s, what) => {
+        const ev = await s.next(what);
+        if (ev.type !== "message") throw new Error(`want ${what}, got ${JSON.stringify(ev)}`);
+        return ev.data;
+      };
+      a.ws.send("text over h2 ✓");
+      if ((await got(b, "text")) !== "text over h2 ✓") throw new Error("text differs");
+      const bin = h.pattern(200000, 3);
+      b.ws.send(bin);
+      const gotBin = await got(a, "binary");
+      if (!(gotBin instanceof ArrayBuffer) || !h.same(new Uint8Array(gotBin), bin)) throw new Error("binary differs or came as text");
+      a.ws.close(1000);
+      b.ws.close(1000);
+      const closes = [await a.next("a's close"), await b.next("b's close")];
+      for (const ev of closes) if (ev.type !== "close" || ev.code !== 1000 || !ev.wasClean) throw new Error(`got ${JSON.stringify(ev)}, want a clean close 1000`);
+      return "two welcomes with transport h2; text and 200000 bytes of binary relayed; clean closes";
+    });
+  });
+
+  await check("no page errors", async () => {
+    if (pageErrors.length) throw new Error(pageErrors.join("; "));
+  });
+
+  await alice.close();
+  await bob.close();
 }

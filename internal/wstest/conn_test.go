@@ -30,6 +30,27 @@ type peer struct {
 // cleanups are done.
 func serve(t *testing.T, response func(r *http.Request) string, script func(p *peer)) string {
 	t.Helper()
+	addr := acceptOne(t, func(nc net.Conn) {
+		p := &peer{t: t, nc: nc, br: bufio.NewReader(nc)}
+		var err error
+		if p.req, err = http.ReadRequest(p.br); err != nil {
+			t.Errorf("server: reading the request: %v", err)
+			return
+		}
+		io.WriteString(nc, response(p.req))
+		if script != nil {
+			script(p)
+		}
+	})
+	return "ws://" + addr + "/path?q=1"
+}
+
+// acceptOne starts a one-connection server on 127.0.0.1 and returns its
+// address. handle runs on the connection, which has DefaultTimeout as
+// its deadline and is closed when handle returns. The server's goroutine
+// has ended when the test's cleanups are done.
+func acceptOne(t *testing.T, handle func(nc net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -43,17 +64,9 @@ func serve(t *testing.T, response func(r *http.Request) string, script func(p *p
 		}
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(DefaultTimeout))
-		p := &peer{t: t, nc: nc, br: bufio.NewReader(nc)}
-		if p.req, err = http.ReadRequest(p.br); err != nil {
-			t.Errorf("server: reading the request: %v", err)
-			return
-		}
-		io.WriteString(nc, response(p.req))
-		if script != nil {
-			script(p)
-		}
+		handle(nc)
 	})
-	return "ws://" + ln.Addr().String() + "/path?q=1"
+	return ln.Addr().String()
 }
 
 // upgrade answers a valid RFC 6455 handshake, with extra header lines.

@@ -7,9 +7,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -28,23 +26,10 @@ type h2Peer struct {
 }
 
 // serveH2 starts a one-connection HTTP/2 server on 127.0.0.1 that sends
-// settings, and returns its address. Its goroutine has ended when the
-// test's cleanups are done.
+// settings, and returns its address (see acceptOne).
 func serveH2(t *testing.T, settings []http2.Setting, script func(p *h2Peer)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(DefaultTimeout))
+	return acceptOne(t, func(nc net.Conn) {
 		p := &h2Peer{t: t, nc: nc, fr: http2.NewFramer(nc, nc)}
 		p.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 		p.enc = hpack.NewEncoder(&p.hbuf)
@@ -63,7 +48,6 @@ func serveH2(t *testing.T, settings []http2.Setting, script func(p *h2Peer)) str
 		p.fr.WriteSettings(settings...)
 		script(p)
 	})
-	return ln.Addr().String()
 }
 
 // next returns the next frame of a kind the script cares about, skipping

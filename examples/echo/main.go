@@ -45,7 +45,11 @@ func mux(up *lariat.Upgrader) http.Handler {
 	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		fmt.Fprintf(w, "lariat echo: the WebSocket endpoint is ws://%s/ws; it sends every message back.\n", r.Host)
+		scheme := "ws"
+		if r.TLS != nil {
+			scheme = "wss"
+		}
+		fmt.Fprintf(w, "lariat echo: the WebSocket endpoint is %s://%s/ws; it sends every message back.\n", scheme, r.Host)
 	})
 	return m
 }

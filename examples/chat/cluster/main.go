@@ -26,10 +26,10 @@
 // NATS client. This module can, and its main is the few lines of NATS
 // wiring around the same chatserver; a replace directive builds it
 // against the lariat of this repository. The price is that it runs from
-// its own directory (go run ./examples/chat/cluster from the root finds
-// no such package in the lariat module), and `go test ./...` at the root
-// does not reach it; CI tests it in its own directory, as it does every
-// nested module.
+// its own directory: go run ./examples/chat/cluster from the root finds
+// no such package in the lariat module, but go -C examples/chat/cluster
+// run . works. And `go test ./...` at the root does not reach it; CI
+// tests it in its own directory, as it does every nested module.
 //
 // # Flags
 //

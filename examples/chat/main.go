@@ -1,17 +1,30 @@
-// Command chat serves a browser chat room on one route, "/": a plain GET
-// gets the page, and the page's WebSocket, opened on the same URL, joins
-// the room. Every message a member sends is relayed to all the others
-// through Conn.Post, and the room tells who joins and leaves (see package
-// chatserver).
+// Command chat serves a browser chat on one route, "/": a plain GET gets
+// the page, and the page's WebSocket, opened on the same URL, joins a
+// room, "lobby" unless the page's URL says ?room=NAME. Rooms are topics
+// of a lariat.Hub in this process: every message a member sends is
+// published to its room and reaches all the others as it was sent, and
+// the room tells who joins and leaves (see package chatserver).
 //
-//	go run ./examples/chat -addr 127.0.0.1:8080 [-compress] [-idle 60s] [-tls]
+//	go run ./examples/chat -addr 127.0.0.1:8080 [-compress] [-idle 60s] [-backlog 16777216] [-tls]
 //
 // then open http://127.0.0.1:8080/ in two browser windows. -compress
 // negotiates permessage-deflate; -idle sets Options.IdleTimeout, how long
 // a member may receive nothing (0 keeps lariat's default of 60 s; lariat
 // pings a member that has been quiet for half of it, so an open tab that
-// only reads stays); -mailbox sets how far a member may fall behind
-// before it is dropped.
+// only reads stays); -backlog sets how many bytes of messages may wait
+// for a member before it is closed as too slow (Hub.BacklogBytes).
+//
+// # Many nodes
+//
+// The same chat on several processes, whose members share the rooms,
+// is examples/chat/cluster: this command with a -nats flag. It is a
+// module of its own, so that this one, part of the lariat module, does
+// not depend on the NATS client (lariat's main module depends on
+// golang.org/x/net and klauspost/compress only); and its package is a
+// few lines of main around the same chatserver. Here -nats only says
+// where to find it.
+//
+// # Operation
 //
 // -tls serves https:// instead, with HTTP/2, on a self-signed certificate
 // made at start-up. Started with GODEBUG=http2xconnect=1 in its
@@ -44,10 +57,16 @@ func main() {
 	sf.Register("127.0.0.1:8080")
 	compress := flag.Bool("compress", false, "negotiate permessage-deflate with clients that offer it")
 	idle := flag.Duration("idle", 0, "close a member that receives nothing for this long (0: lariat's default, 60s)")
-	mailbox := flag.Int("mailbox", 256, "messages a member may fall behind before it is dropped")
+	backlog := flag.Int("backlog", chatserver.Backlog, "bytes of messages that may wait for a member before it is closed as too slow")
+	natsURL := flag.String("nats", "", "not here: the chat on NATS is examples/chat/cluster")
 	flag.Parse()
+	if *natsURL != "" {
+		log.Fatal("chat: -nats: the chat on many nodes is examples/chat/cluster, a module of its own:\n" +
+			"\tcd examples/chat/cluster && go run . -nats " + *natsURL)
+	}
 
 	room := &chatserver.Room{
+		Hub: &lariat.Hub{BacklogBytes: *backlog},
 		OnJoin: func(c *lariat.Conn) {
 			log.Printf("chat: %v joined over %s", c.RemoteAddr(), c.Transport())
 		},
@@ -60,7 +79,6 @@ func main() {
 		up.Options.Compression = &lariat.CompressionOptions{}
 	}
 	up.Options.IdleTimeout = *idle
-	up.Options.MailboxSize = *mailbox
 
 	err := serve.Run(&sf, chatserver.Handler(up), up, func(scheme string, addr net.Addr) {
 		log.Printf("chat: open %s://%s/ (compress=%v idle=%v tls=%v)", scheme, addr, *compress, *idle, sf.TLS)

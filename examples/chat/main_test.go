@@ -55,9 +55,9 @@ func TestHTTP2(t *testing.T) {
 	c.WantSetting(http2.SettingEnableConnectProtocol, 1)
 	origin := "https://" + p.Addr
 	alice, _ := c.Connect("/?name=Alice", "origin", origin)
-	alice.WantText("\x01" + `{"system":"welcome","members":1,"maxMessage":1048576,"transport":"h2"}`)
+	alice.WantText("\x01" + `{"system":"welcome","room":"lobby","members":1,"maxMessage":1048576,"transport":"h2"}`)
 	bob, _ := c.Connect("/?name=Bob", "origin", origin)
-	bob.WantText("\x01" + `{"system":"welcome","members":2,"maxMessage":1048576,"transport":"h2"}`)
+	bob.WantText("\x01" + `{"system":"welcome","room":"lobby","members":2,"maxMessage":1048576,"transport":"h2"}`)
 	alice.WantText("\x01" + `{"system":"join","name":"Bob","members":2}`)
 	alice.WriteText(`{"name":"Alice","text":"hi Bob"}`)
 	bob.WantText(`{"name":"Alice","text":"hi Bob"}`)

@@ -124,7 +124,7 @@ func (d *hixieCodec) next(c *Conn) (Frame, error) {
 			if validate && !c.cur.utf8.feed(data) {
 				return Frame{}, errBadUTF8
 			}
-			copy(c.room(&c.mbp, len(data)), data)
+			copy(c.room(&c.mbp, len(data), len(data)), data)
 			*c.mbp = (*c.mbp)[:len(*c.mbp)+len(data)]
 		case hixie.EventTextEnd:
 			if validate && (!c.cur.utf8.feed(data) || !c.cur.utf8.complete()) {
@@ -132,7 +132,7 @@ func (d *hixieCodec) next(c *Conn) (Frame, error) {
 			}
 			p := data // the whole message lies in the read buffer
 			if c.mbp != nil {
-				copy(c.room(&c.mbp, len(data)), data)
+				copy(c.room(&c.mbp, len(data), len(data)), data)
 				*c.mbp = (*c.mbp)[:len(*c.mbp)+len(data)]
 				p = *c.mbp
 			}

@@ -108,18 +108,17 @@ func (c *Conn) readPayloadInPlace(h header, validate bool) ([]byte, error) {
 }
 
 // readPayloadInto appends a payload to the pooled buffer *bp, which grows
-// with the bytes that arrive, never with the length the header declared.
-// Large payloads are read straight from the transport into it, skipping
-// the read buffer.
+// with the bytes that arrive, never with the length the header declared
+// (see room). Large payloads are read straight from the transport into
+// it, skipping the read buffer.
 func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 	n := int(h.length)
 	for done := 0; done < n; {
+		rest := n - done
 		var chunk []byte
-		if c.r == c.w && n-done >= len(c.rbuf)/2 && done > 0 {
-			// Straight from the transport, once the payload has begun
-			// to arrive: a header alone reserves nothing.
-			room := c.room(bp, min(n-done, len(c.rbuf)))
-			room = room[:min(len(room), n-done)]
+		if c.r == c.w && rest >= len(c.rbuf)/2 {
+			room := c.room(bp, 1, rest)
+			room = room[:min(len(room), rest)]
 			k, err := c.readSome(room)
 			if err != nil {
 				return err
@@ -131,8 +130,8 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 					return err
 				}
 			}
-			k := min(c.w-c.r, n-done)
-			chunk = c.room(bp, k)[:k]
+			k := min(c.w-c.r, rest)
+			chunk = c.room(bp, k, rest)[:k]
 			copy(chunk, c.rbuf[c.r:c.r+k])
 			c.r += k
 		}
@@ -147,22 +146,32 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 	return nil
 }
 
-// room returns the free space after the bytes in *bp, at least k bytes,
-// growing the buffer by doubling, so that a message costs O(log n)
-// copies and at most twice the memory of the bytes that really came.
-func (c *Conn) room(bp **[]byte, k int) []byte {
-	if *bp == nil {
-		*bp = getBuf(k)
+// growChunk bounds what a message buffer reserves beyond the bytes that
+// have come: a frame header alone costs at most this much, whatever it
+// declares, and a message that arrives holds at most twice its bytes
+// plus this. Messages up to it are read straight into one buffer of their
+// size, without a copy.
+const growChunk = 32 << 10
+
+// room returns the free space after the bytes in *bp, at least k bytes.
+// When it must grow the buffer, it reserves for up to rest more bytes of
+// the frame, but never more than max(growChunk, bytes held) at a time:
+// growing by doubling costs a message O(log n) copies.
+func (c *Conn) room(bp **[]byte, k, rest int) []byte {
+	held := 0
+	if *bp != nil {
+		held = len(**bp)
+		if cap(**bp)-held >= k {
+			return (**bp)[held:cap(**bp)]
+		}
 	}
-	m := **bp
-	if cap(m)-len(m) < k {
-		nb := getBuf(max(2*cap(m), len(m)+k))
-		*nb = append(*nb, m...)
+	nb := getBuf(held + max(k, min(rest, max(growChunk, held))))
+	if *bp != nil {
+		*nb = append(*nb, **bp...)
 		putBuf(*bp)
-		*bp = nb
-		m = *nb
 	}
-	return m[len(m):cap(m)]
+	*bp = nb
+	return (*nb)[held:cap(*nb)]
 }
 
 // inflateInto inflates the compressed bytes gathered in zbp onto the end
@@ -175,7 +184,8 @@ func (c *Conn) inflateInto(validate bool) error {
 		start = len(*c.mbp)
 	}
 	limit := int(min(c.opts.MaxMessageSize-int64(start), int64(maxInt)))
-	c.room(&c.mbp, min(max(8*len(z), 4096), limit)+1)
+	want := min(max(8*len(z), 4096), limit) + 1
+	c.room(&c.mbp, want, want)
 	m := *c.mbp
 	out, err := c.decomp.Inflate(m, z, limit)
 	*c.zbp = z[:0]

@@ -1,0 +1,217 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// The bytes checked with the byte before them. Each row of a 16-byte
+// table is indexed by one nibble and holds the errors that nibble is
+// compatible with; a pair is wrong where the three rows share a bit. This
+// is the lookup algorithm of Keiser and Lemire, "Validating UTF-8 in less
+// than one instruction per byte" (2021), which checks every rule of
+// RFC 3629 §4 from the previous byte and the current one, except that a
+// third or fourth byte must follow a lead of that length: that is checked
+// apart, from the bytes two and three back.
+//
+//	TOO_SHORT  0x01  lead followed by ASCII or a lead
+//	TOO_LONG   0x02  ASCII followed by a continuation
+//	OVERLONG_3 0x04  E0 followed by 80-9F
+//	TOO_LARGE  0x08  F4 followed by 90-BF, or F5-FF by 80-BF
+//	SURROGATE  0x10  ED followed by A0-BF
+//	OVERLONG_2 0x20  C0 or C1 followed by 80-BF
+//	TOO_LARGE_1000 / OVERLONG_4
+//	           0x40  F5-FF followed by 80-8F, F0 followed by 80-8F
+//	TWO_CONTS  0x80  continuation followed by continuation
+//
+// Each table is repeated in both 128-bit lanes, as VPSHUFB looks up
+// within a lane.
+
+// Indexed by the high nibble of the previous byte.
+DATA byte1High<>+0x00(SB)/8, $0x0202020202020202
+DATA byte1High<>+0x08(SB)/8, $0x4915012180808080
+DATA byte1High<>+0x10(SB)/8, $0x0202020202020202
+DATA byte1High<>+0x18(SB)/8, $0x4915012180808080
+GLOBL byte1High<>(SB), RODATA|NOPTR, $32
+
+// Indexed by the low nibble of the previous byte.
+DATA byte1Low<>+0x00(SB)/8, $0xcbcbcb8b8383a3e7
+DATA byte1Low<>+0x08(SB)/8, $0xcbcbdbcbcbcbcbcb
+DATA byte1Low<>+0x10(SB)/8, $0xcbcbcb8b8383a3e7
+DATA byte1Low<>+0x18(SB)/8, $0xcbcbdbcbcbcbcbcb
+GLOBL byte1Low<>(SB), RODATA|NOPTR, $32
+
+// Indexed by the high nibble of the current byte.
+DATA byte2High<>+0x00(SB)/8, $0x0101010101010101
+DATA byte2High<>+0x08(SB)/8, $0x01010101babaaee6
+DATA byte2High<>+0x10(SB)/8, $0x0101010101010101
+DATA byte2High<>+0x18(SB)/8, $0x01010101babaaee6
+GLOBL byte2High<>(SB), RODATA|NOPTR, $32
+
+DATA nibbleMask<>+0x00(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbleMask<>+0x08(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbleMask<>+0x10(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA nibbleMask<>+0x18(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL nibbleMask<>(SB), RODATA|NOPTR, $32
+
+// A byte two back at E0 or above, less 0x60 with saturation, keeps its
+// top bit: the byte is the third of its sequence.
+DATA third<>+0x00(SB)/8, $0x6060606060606060
+DATA third<>+0x08(SB)/8, $0x6060606060606060
+DATA third<>+0x10(SB)/8, $0x6060606060606060
+DATA third<>+0x18(SB)/8, $0x6060606060606060
+GLOBL third<>(SB), RODATA|NOPTR, $32
+
+// The same, three back at F0 or above: a fourth byte.
+DATA fourth<>+0x00(SB)/8, $0x7070707070707070
+DATA fourth<>+0x08(SB)/8, $0x7070707070707070
+DATA fourth<>+0x10(SB)/8, $0x7070707070707070
+DATA fourth<>+0x18(SB)/8, $0x7070707070707070
+GLOBL fourth<>(SB), RODATA|NOPTR, $32
+
+DATA topBits<>+0x00(SB)/8, $0x8080808080808080
+DATA topBits<>+0x08(SB)/8, $0x8080808080808080
+DATA topBits<>+0x10(SB)/8, $0x8080808080808080
+DATA topBits<>+0x18(SB)/8, $0x8080808080808080
+GLOBL topBits<>(SB), RODATA|NOPTR, $32
+
+// CHECK ors into Y13 the errors of the 32 bytes in, whose previous 32
+// bytes are in prev. Y2-Y5 are scratch. Y2 gets prev's high lane and
+// in's low lane, from which VPALIGNR makes the bytes one, two and three
+// before each byte of in (Y3, Y4, Y5). Y4 becomes 0x80 where the byte
+// must be the third or fourth of a sequence; Y5 the errors of each pair
+// of bytes, TWO_CONTS included, which the xor clears exactly where it is
+// required.
+#define CHECK(in, prev) \
+	VPERM2I128 $0x21, in, prev, Y2; \
+	VPALIGNR   $15, Y2, in, Y3;     \
+	VPALIGNR   $14, Y2, in, Y4;     \
+	VPALIGNR   $13, Y2, in, Y5;     \
+	VPSUBUSB   Y8, Y4, Y4;          \
+	VPSUBUSB   Y7, Y5, Y5;          \
+	VPOR       Y5, Y4, Y4;          \
+	VPAND      Y6, Y4, Y4;          \
+	VPSRLW     $4, Y3, Y5;          \
+	VPAND      Y9, Y5, Y5;          \
+	VPSHUFB    Y5, Y12, Y5;         \
+	VPAND      Y9, Y3, Y3;          \
+	VPSHUFB    Y3, Y11, Y3;         \
+	VPAND      Y3, Y5, Y5;          \
+	VPSRLW     $4, in, Y3;          \
+	VPAND      Y9, Y3, Y3;          \
+	VPSHUFB    Y3, Y10, Y3;         \
+	VPAND      Y3, Y5, Y5;          \
+	VPXOR      Y4, Y5, Y5;          \
+	VPOR       Y5, Y13, Y13
+
+// func utf8ValidAVX2(p []byte) (n int, ok bool)
+//
+// p must begin on a character boundary. Its leading whole 32-byte blocks,
+// n bytes, are checked; ok is false if they hold an error. A sequence that
+// runs past n is not checked: it is left to the caller, from its lead.
+//
+// Runs of ASCII go 128 bytes per iteration with a single test. Other text
+// goes 64 bytes per iteration through CHECK, without a branch on the
+// data, until two 64-byte blocks in a row were ASCII: then the ASCII loop
+// takes over again. A branch taken on every character, as in a scalar
+// loop, would be mispredicted about once per character of mostly-ASCII
+// text.
+TEXT ·utf8ValidAVX2(SB), NOSPLIT, $0-33
+	MOVQ p_base+0(FP), SI
+	MOVQ p_len+8(FP), DX
+	MOVQ SI, DI
+	ANDQ $-32, DX
+	ADDQ SI, DX          // end of the last whole block
+	VPXOR Y13, Y13, Y13  // errors
+
+ascii:
+	LEAQ      128(SI), AX
+	CMPQ      AX, DX
+	JHI       mixed0
+	VMOVDQU   (SI), Y0
+	VPOR      32(SI), Y0, Y0
+	VPOR      64(SI), Y0, Y0
+	VPOR      96(SI), Y0, Y0
+	VPMOVMSKB Y0, AX
+	TESTL     AX, AX
+	JNZ       mixed0
+	ADDQ      $128, SI
+	JMP       ascii
+
+mixed0:
+	VMOVDQU byte1High<>(SB), Y12
+	VMOVDQU byte1Low<>(SB), Y11
+	VMOVDQU byte2High<>(SB), Y10
+	VMOVDQU nibbleMask<>(SB), Y9
+	VMOVDQU third<>(SB), Y8
+	VMOVDQU fourth<>(SB), Y7
+	VMOVDQU topBits<>(SB), Y6
+	VPXOR   Y15, Y15, Y15 // what came before SI was ASCII, or nothing
+	XORL    R8, R8        // ASCII 64-byte blocks in a row
+	XORL    R9, R9
+
+mixed:
+	LEAQ      64(SI), AX
+	CMPQ      AX, DX
+	JHI       tail
+	VMOVDQU   (SI), Y0
+	VMOVDQU   32(SI), Y1
+	CHECK(Y0, Y15)
+	CHECK(Y1, Y0)
+	VMOVDQU   Y1, Y15
+	VPOR      Y0, Y1, Y0
+	VPMOVMSKB Y0, AX
+	INCQ      R8
+	TESTL     AX, AX
+	CMOVQNE   R9, R8
+	ADDQ      $64, SI
+	CMPQ      R8, $2
+	JB        mixed
+	JMP       ascii
+
+tail:
+	CMPQ    SI, DX
+	JAE     done
+	VMOVDQU (SI), Y0
+	CHECK(Y0, Y15)
+	ADDQ    $32, SI
+
+done:
+	SUBQ    DI, SI
+	MOVQ    SI, n+24(FP)
+	VPTEST  Y13, Y13
+	SETEQ   ok+32(FP)
+	VZEROUPPER
+	RET
+
+// func utf8HasAVX2() bool
+TEXT ·utf8HasAVX2(SB), NOSPLIT, $0-1
+	// CPUID leaf 7 must exist.
+	MOVL $0, AX
+	CPUID
+	CMPL AX, $7
+	JB   no
+
+	// Leaf 1, ECX: OSXSAVE (bit 27) and AVX (bit 28).
+	MOVL $1, AX
+	CPUID
+	ANDL $0x18000000, CX
+	CMPL CX, $0x18000000
+	JNE  no
+
+	// XCR0: the operating system saves XMM (bit 1) and YMM (bit 2) state.
+	MOVL   $0, CX
+	XGETBV
+	ANDL   $6, AX
+	CMPL   AX, $6
+	JNE    no
+
+	// Leaf 7, subleaf 0, EBX: AVX2 (bit 5).
+	MOVL $7, AX
+	MOVL $0, CX
+	CPUID
+	BTL  $5, BX
+	JCC  no
+	MOVB $1, ret+0(FP)
+	RET
+
+no:
+	MOVB $0, ret+0(FP)
+	RET

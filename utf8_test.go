@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -164,22 +165,25 @@ func TestUTF8FailsFast(t *testing.T) {
 // ASCII that follows.
 var utf8BadBytes = []byte{0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xf7, 0xf8, 0xfe, 0xff}
 
-// TestUTF8BadByteEveryOffset puts each bad byte at every offset of ASCII
-// buffers of 131 and 260 bytes, so that it falls on both sides of every
-// 8-, 32-, 64- and 128-byte boundary the loops step by, and checks the
-// verdict fed whole and in pieces that end at those boundaries.
+// TestUTF8BadByteEveryOffset puts each bad byte at every offset 0-130
+// from the start and from the end of ASCII buffers of 131 and 260 bytes,
+// so that it falls on both sides of every 8-, 32-, 64- and 128-byte
+// boundary the loops step by, and checks the verdict fed whole and in
+// pieces that end at those boundaries.
 func TestUTF8BadByteEveryOffset(t *testing.T) {
 	for _, impl := range utf8Impls {
 		for _, size := range []int{131, 260} {
 			for off := range 131 {
-				for _, c := range utf8BadBytes {
-					p := bytes.Repeat([]byte{'a'}, size)
-					p[off] = c
-					if validWith(impl.feed, p) {
-						t.Fatalf("%s: %#x at %d of %d accepted", impl.name, c, off, size)
-					}
-					for _, sizes := range [][]int{{1 << 20}, {64}, {63, 65}, {off + 1}} {
-						checkPieces(t, impl.feed, p, sizes)
+				for i, c := range utf8BadBytes {
+					for _, at := range []int{off, size - 1 - off} {
+						p := bytes.Repeat([]byte{'a'}, size)
+						p[at] = c
+						if validWith(impl.feed, p) {
+							t.Fatalf("%s: %#x at %d of %d accepted", impl.name, c, at, size)
+						}
+						// Each way of cutting, in turn.
+						splits := [][]int{{64}, {63, 65}, {max(at, 1)}, {at + 1}}
+						checkPieces(t, impl.feed, p, splits[(off+i)%len(splits)])
 					}
 				}
 			}
@@ -315,6 +319,9 @@ func validPrefix(p []byte) bool {
 // on, true before it.
 func checkPieces(t *testing.T, feed func(*utf8State, []byte) bool, p []byte, sizes []int) {
 	t.Helper()
+	if slices.Max(sizes) <= 0 {
+		t.Fatalf("pieces of %v make no progress", sizes)
+	}
 	// A prefix that cannot be completed stays so when extended, so the
 	// first such byte can be found by bisection.
 	bad := sort.Search(len(p)+1, func(k int) bool { return !validPrefix(p[:k]) })
@@ -366,6 +373,47 @@ func TestUTF8Pieces(t *testing.T) {
 					checkPieces(t, impl.feed, p, splits[i%len(splits)])
 				}
 			}
+		}
+	}
+}
+
+// TestUTF8Random is a differential test against unicode/utf8 on texts
+// built from the pieces the loops tell apart (ASCII runs of every length,
+// characters of each length, bad bytes, cut sequences), with a byte
+// changed now and then, fed whole and in pieces of up to 200 bytes.
+func TestUTF8Random(t *testing.T) {
+	tokens := []string{"é", "߿", "€", "퟿", "", "￿", "😀", "􏿿",
+		"Ã", "â", "ð", "À", "à", "í ", "ô", "", "ÿ"}
+	r := rand.New(rand.NewPCG(7, 7))
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	for range n {
+		var b []byte
+		for len(b) < 300 {
+			switch k := r.IntN(10); {
+			case k < 6:
+				b = append(b, strings.Repeat("a", r.IntN(130))...)
+			case k < 9:
+				b = append(b, tokens[r.IntN(8)]...) // valid
+			default:
+				b = append(b, tokens[r.IntN(len(tokens))]...)
+			}
+		}
+		b = b[:r.IntN(len(b)+1)]
+		if len(b) > 0 && r.IntN(4) == 0 {
+			b[r.IntN(len(b))] = byte(r.Uint32())
+		}
+		// At any distance from a 32-byte boundary.
+		a := r.IntN(32)
+		b = append(make([]byte, a, a+len(b)), b...)[a:]
+		sizes := []int{1 + r.IntN(200), 1 + r.IntN(200), r.IntN(5)}
+		for _, impl := range utf8Impls {
+			if got, want := validWith(impl.feed, b), utf8.Valid(b); got != want {
+				t.Fatalf("%s(%q) = %v, unicode/utf8 says %v", impl.name, b, got, want)
+			}
+			checkPieces(t, impl.feed, b, sizes)
 		}
 	}
 }

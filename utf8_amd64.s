@@ -72,34 +72,38 @@ DATA topBits<>+0x10(SB)/8, $0x8080808080808080
 DATA topBits<>+0x18(SB)/8, $0x8080808080808080
 GLOBL topBits<>(SB), RODATA|NOPTR, $32
 
-// CHECK ors into Y13 the errors of the 32 bytes in, whose previous 32
-// bytes are in prev. Y2-Y5 are scratch. Y2 gets prev's high lane and
-// in's low lane, from which VPALIGNR makes the bytes one, two and three
-// before each byte of in (Y3, Y4, Y5). Y4 becomes 0x80 where the byte
-// must be the third or fourth of a sequence; Y5 the errors of each pair
-// of bytes, TWO_CONTS included, which the xor clears exactly where it is
-// required.
-#define CHECK(in, prev) \
-	VPERM2I128 $0x21, in, prev, Y2; \
-	VPALIGNR   $15, Y2, in, Y3;     \
-	VPALIGNR   $14, Y2, in, Y4;     \
-	VPALIGNR   $13, Y2, in, Y5;     \
-	VPSUBUSB   Y8, Y4, Y4;          \
-	VPSUBUSB   Y7, Y5, Y5;          \
-	VPOR       Y5, Y4, Y4;          \
-	VPAND      Y6, Y4, Y4;          \
-	VPSRLW     $4, Y3, Y5;          \
-	VPAND      Y9, Y5, Y5;          \
-	VPSHUFB    Y5, Y12, Y5;         \
-	VPAND      Y9, Y3, Y3;          \
-	VPSHUFB    Y3, Y11, Y3;         \
-	VPAND      Y3, Y5, Y5;          \
-	VPSRLW     $4, in, Y3;          \
-	VPAND      Y9, Y3, Y3;          \
-	VPSHUFB    Y3, Y10, Y3;         \
-	VPAND      Y3, Y5, Y5;          \
-	VPXOR      Y4, Y5, Y5;          \
-	VPOR       Y5, Y13, Y13
+// CHECK ors into Y13 the errors of the 32 bytes in, given in Y3, Y4 and
+// Y5 the bytes one, two and three before each of them. Y2 is scratch. Y4
+// becomes 0x80 where the byte must be the third or fourth of a sequence;
+// Y5 the errors of each pair of bytes, TWO_CONTS included, which the xor
+// clears exactly where it is required.
+#define CHECK(in) \
+	VPSUBUSB Y8, Y4, Y4;  \
+	VPSUBUSB Y7, Y5, Y5;  \
+	VPOR     Y5, Y4, Y4;  \
+	VPAND    Y6, Y4, Y4;  \
+	VPSRLW   $4, Y3, Y5;  \
+	VPAND    Y9, Y5, Y5;  \
+	VPSHUFB  Y5, Y12, Y5; \
+	VPAND    Y9, Y3, Y3;  \
+	VPSHUFB  Y3, Y11, Y3; \
+	VPAND    Y3, Y5, Y5;  \
+	VPSRLW   $4, in, Y2;  \
+	VPAND    Y9, Y2, Y2;  \
+	VPSHUFB  Y2, Y10, Y2; \
+	VPAND    Y2, Y5, Y5;  \
+	VPXOR    Y4, Y5, Y5;  \
+	VPOR     Y5, Y13, Y13
+
+// LOAD loads the 32 bytes at off(SI) into in, and the bytes one, two and
+// three before each into Y3, Y4 and Y5: three unaligned loads cost less
+// than the four shuffles that would build them from in and the block
+// before. SI-3+off must not be before p.
+#define LOAD(in, off) \
+	VMOVDQU off(SI), in;     \
+	VMOVDQU (off-1)(SI), Y3; \
+	VMOVDQU (off-2)(SI), Y4; \
+	VMOVDQU (off-3)(SI), Y5
 
 // func utf8ValidAVX2(p []byte) (n int, ok bool)
 //
@@ -181,19 +185,36 @@ mixed0:
 	VMOVDQU third<>(SB), Y8
 	VMOVDQU fourth<>(SB), Y7
 	VMOVDQU topBits<>(SB), Y6
-	VPXOR   Y15, Y15, Y15 // what came before SI was ASCII, or nothing
 	XORL    R8, R8        // ASCII 64-byte blocks in a row
 	XORL    R9, R9
+
+	// The bytes before SI are ASCII and may be loaded with the block,
+	// unless SI is too near the start of p: then the first block is
+	// checked with what comes before it as zeros, built with shuffles.
+	MOVQ       SI, AX
+	SUBQ       DI, AX
+	CMPQ       AX, $3
+	JAE        mixed
+	LEAQ       32(SI), AX
+	CMPQ       AX, DX
+	JHI        done
+	VMOVDQU    (SI), Y0
+	VPXOR      Y1, Y1, Y1
+	VPERM2I128 $0x21, Y0, Y1, Y2 // zeros, then Y0's low lane
+	VPALIGNR   $15, Y2, Y0, Y3
+	VPALIGNR   $14, Y2, Y0, Y4
+	VPALIGNR   $13, Y2, Y0, Y5
+	CHECK(Y0)
+	ADDQ       $32, SI
 
 mixed:
 	LEAQ      64(SI), AX
 	CMPQ      AX, DX
 	JHI       tail
-	VMOVDQU   (SI), Y0
-	VMOVDQU   32(SI), Y1
-	CHECK(Y0, Y15)
-	CHECK(Y1, Y0)
-	VMOVDQU   Y1, Y15
+	LOAD(Y0, 0)
+	CHECK(Y0)
+	LOAD(Y1, 32)
+	CHECK(Y1)
 	VPOR      Y0, Y1, Y0
 	VPMOVMSKB Y0, AX
 	INCQ      R8
@@ -208,8 +229,8 @@ tail:
 	LEAQ    32(SI), AX
 	CMPQ    AX, DX
 	JHI     done
-	VMOVDQU (SI), Y0
-	CHECK(Y0, Y15)
+	LOAD(Y0, 0)
+	CHECK(Y0)
 	ADDQ    $32, SI
 
 done:

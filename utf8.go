@@ -39,7 +39,11 @@ func (s *utf8State) feed(p []byte) bool {
 			s.need = utf8Bad
 			return false
 		}
-		p = p[utf8Resume(p[:n]):]
+		k := utf8Resume(p[:n])
+		if k == len(p) {
+			return true // all checked, and no sequence cut at the end
+		}
+		p = p[k:]
 	}
 	return s.scan(p)
 }

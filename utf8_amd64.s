@@ -2,14 +2,15 @@
 
 #include "textflag.h"
 
-// The bytes checked with the byte before them. Each row of a 16-byte
-// table is indexed by one nibble and holds the errors that nibble is
-// compatible with; a pair is wrong where the three rows share a bit. This
-// is the lookup algorithm of Keiser and Lemire, "Validating UTF-8 in less
-// than one instruction per byte" (2021), which checks every rule of
-// RFC 3629 §4 from the previous byte and the current one, except that a
-// third or fourth byte must follow a lead of that length: that is checked
-// apart, from the bytes two and three back.
+// Text that is not ASCII is checked with the lookup algorithm of Keiser
+// and Lemire, "Validating UTF-8 in less than one instruction per byte"
+// (Software: Practice and Experience, 2021). Each byte is checked with
+// the byte before it: three 16-byte tables, indexed by the high and the
+// low nibble of the previous byte and by the high nibble of the current
+// one, give the errors each nibble is compatible with, and the pair is
+// wrong where all three agree. That covers every rule of RFC 3629 §4 but
+// one, that a third or fourth byte must follow a lead of that length,
+// which is checked apart, from the bytes two and three back.
 //
 //	TOO_SHORT  0x01  lead followed by ASCII or a lead
 //	TOO_LONG   0x02  ASCII followed by a continuation
@@ -140,7 +141,7 @@ TEXT ·utf8ValidAVX2(SB), NOSPLIT, $0-33
 ascii:
 	LEAQ      128(SI), AX
 	CMPQ      AX, DX
-	JHI       ascii32
+	JHI       asciiTail
 	VMOVDQU   (SI), Y0
 	VPOR      32(SI), Y0, Y0
 	VPOR      64(SI), Y0, Y0
@@ -151,20 +152,31 @@ ascii:
 	ADDQ      $128, SI
 	JMP       ascii
 
-ascii32:
-	LEAQ      32(SI), AX
-	CMPQ      AX, DX
-	JHI       asciiLast
+asciiTail:
+	// Fewer than 128 bytes are left, after ASCII. They are checked with
+	// loads from SI and loads that end at DX, which overlap them:
+	// rechecking bytes known to be ASCII does no harm.
+	MOVQ      DX, AX
+	SUBQ      SI, AX
+	CMPQ      AX, $32
+	JB        asciiLast
 	VMOVDQU   (SI), Y0
+	VPOR      -32(DX), Y0, Y0
+	CMPQ      AX, $64
+	JB        asciiTest
+	VPOR      32(SI), Y0, Y0
+	VPOR      -64(DX), Y0, Y0
+
+asciiTest:
 	VPMOVMSKB Y0, AX
 	TESTL     AX, AX
 	JNZ       mixed0
-	ADDQ      $32, SI
-	JMP       ascii32
+	MOVQ      DX, SI
+	JMP       done
 
 asciiLast:
-	// Fewer than 32 bytes are left, after ASCII: if the last 32 bytes of
-	// p are ASCII too, all of p is. Otherwise the caller does the rest.
+	// Fewer than 32 bytes are left: if the last 32 bytes of p are ASCII
+	// too, all of p is. Otherwise the caller does the rest.
 	CMPQ      SI, DX
 	JEQ       done
 	LEAQ      -32(DX), AX

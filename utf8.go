@@ -20,29 +20,91 @@ type utf8State struct {
 const utf8Bad = 0xff
 
 // feed validates p as the continuation of the bytes fed so far and reports
-// whether they are still a prefix of valid UTF-8. After a false result the
+// whether they are still a prefix of valid UTF-8: false as soon as p holds
+// a byte that no continuation can make valid. After a false result the
 // state stays invalid.
 //
-// Only the edges of p go byte by byte (the rest of a sequence begun in an
-// earlier piece, and the last 0-3 bytes); in between, each sequence lies
-// wholly inside p and is checked at once from a 4-byte load. Runs of
-// ASCII, and of 2- and 3-byte characters, have loops of their own, so the
-// branch that picks a loop is taken once per run rather than once per
-// character.
+// Where the CPU allows (utf8_amd64.s), pieces of utf8VectorMin bytes or
+// more go through vector code, 32 bytes per step; scan does the rest.
 func (s *utf8State) feed(p []byte) bool {
 	if s.need != 0 {
-		if s.need == utf8Bad {
+		var ok bool
+		if p, ok = s.finish(p); !ok {
 			return false
 		}
-		// Finish the sequence begun in an earlier piece: slow starts no
-		// new one within the need bytes it is given, and if p is
-		// shorter, what is left of it is empty.
-		k := min(int(s.need), len(p))
-		if !s.slow(p[:k]) {
+	}
+	if hasUTF8Vector && len(p) >= utf8VectorMin {
+		n, ok := utf8Vector(p)
+		if !ok {
+			s.need = utf8Bad
 			return false
+		}
+		k := utf8Resume(p[:n])
+		if k == len(p) {
+			return true // all checked, and no sequence cut at the end
 		}
 		p = p[k:]
 	}
+	return s.scan(p)
+}
+
+// utf8VectorMin is the shortest piece worth the call into vector code:
+// below it, the word loop of scan is as fast.
+const utf8VectorMin = 64
+
+// utf8Resume returns where validation goes on after the vector code
+// checked q: at the lead of a sequence that the end of q may cut (the
+// vector code checks no sequence it cannot see whole), else at the end
+// of q.
+func utf8Resume(q []byte) int {
+	for i := len(q) - 1; i >= 0 && i >= len(q)-3; i-- {
+		switch c := q[i]; {
+		case c < 0x80:
+			return len(q)
+		case c >= 0xc0:
+			return i
+		}
+	}
+	return len(q)
+}
+
+// feedGeneric is feed without the vector code: what runs where the CPU
+// has none. Tests and benchmarks call it to check and measure that path
+// on every machine.
+func (s *utf8State) feedGeneric(p []byte) bool {
+	if s.need != 0 {
+		var ok bool
+		if p, ok = s.finish(p); !ok {
+			return false
+		}
+	}
+	return s.scan(p)
+}
+
+// finish validates the rest of a sequence begun in an earlier piece and
+// returns what follows it in p.
+func (s *utf8State) finish(p []byte) ([]byte, bool) {
+	if s.need == utf8Bad {
+		return nil, false
+	}
+	// slow starts no new sequence within the need bytes it is given, and
+	// if p is shorter, what is left of it is empty.
+	k := min(int(s.need), len(p))
+	if !s.slow(p[:k]) {
+		return nil, false
+	}
+	return p[k:], true
+}
+
+// scan validates p, which begins on a character boundary, with word-wide
+// loads.
+//
+// Only the end of p goes byte by byte (the last 0-3 bytes); before it,
+// each sequence lies wholly inside p and is checked at once from a 4-byte
+// load. Runs of ASCII, and of 2- and 3-byte characters, have loops of
+// their own, so the branch that picks a loop is taken once per run rather
+// than once per character.
+func (s *utf8State) scan(p []byte) bool {
 	n := len(p)
 	i := 0
 	for i <= n-4 {

@@ -1,0 +1,28 @@
+//go:build !purego
+
+package lariat
+
+// hasUTF8Vector tells feed to hand long pieces to utf8Vector.
+const hasUTF8Vector = true
+
+// useAVX2UTF8 is set once, before any call: utf8Vector does nothing
+// without AVX2, and the word loop of scan does all the work.
+var useAVX2UTF8 = utf8HasAVX2()
+
+// utf8Vector validates the leading whole 32-byte blocks of p, which must
+// begin on a character boundary, and returns their length, n. A sequence
+// that runs past n is left unchecked, from its lead on (see utf8Resume).
+// ok is false if the n bytes hold an error.
+func utf8Vector(p []byte) (n int, ok bool) {
+	if !useAVX2UTF8 {
+		return 0, true
+	}
+	return utf8ValidAVX2(p)
+}
+
+//go:noescape
+func utf8ValidAVX2(p []byte) (n int, ok bool)
+
+// utf8HasAVX2 reports whether the CPU has AVX2 and the operating system
+// saves the YMM registers across context switches.
+func utf8HasAVX2() bool

@@ -2,6 +2,7 @@ package lariat
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -87,7 +88,7 @@ func BenchmarkUTF8(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10} {
 		for _, kind := range utf8BenchKinds {
 			in := utf8BenchText(kind, size)
-			name := "text=" + kind + "/size=" + itoa(size)
+			name := "text=" + kind + "/size=" + strconv.Itoa(size)
 			b.Run(name+"/impl=lariat", func(b *testing.B) {
 				b.SetBytes(int64(len(in)))
 				for b.Loop() {
@@ -116,7 +117,7 @@ func BenchmarkUTF8(b *testing.B) {
 		}
 		out := make([]byte, size)
 		in := utf8BenchText("ascii", size)
-		b.Run("text=ascii/size="+itoa(size)+"/impl=copy", func(b *testing.B) {
+		b.Run("text=ascii/size="+strconv.Itoa(size)+"/impl=copy", func(b *testing.B) {
 			b.SetBytes(int64(len(in)))
 			for b.Loop() {
 				copy(out, in)
@@ -185,8 +186,7 @@ func BenchmarkReadText(b *testing.B) {
 	} {
 		b.Run(tt.name, func(b *testing.B) {
 			frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: tt.op, Payload: utf8BenchText(tt.kind, size), Masked: true, Mask: [4]byte{1, 2, 3, 4}})
-			opts := Options{SkipUTF8Validation: tt.skip}.withDefaults()
-			c := newConn(nil, &fakeConn{frame: frame}, Base{}, opts, VersionRFC6455, "", nil)
+			c := newTestConn(&fakeConn{frame: frame}, Base{}, Options{SkipUTF8Validation: tt.skip}, VersionRFC6455)
 			b.SetBytes(size)
 			b.ReportAllocs()
 			for b.Loop() {

@@ -76,9 +76,11 @@ func benchCopy(b *testing.B, n int) {
 	src, dst := Binary(n), make([]byte, n)
 	b.SetBytes(int64(n))
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		copy(dst, src)
 	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/msg")
 }
 
 // BenchmarkEchoMem measures the whole echo path once warm: read a masked

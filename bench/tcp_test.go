@@ -161,14 +161,16 @@ func (e *echoRun) pump(b *testing.B) {
 	cpu = cpuTime() - cpu
 	b.StopTimer()
 	reads2, writes2 := syscallCounts()
-	if line = strings.TrimSpace(line); err != nil || line != "done" {
-		b.Fatalf("client process: %q, %v", line, err)
+	var clientCPU int64
+	if _, serr := fmt.Sscanf(line, "done %d", &clientCPU); err != nil || serr != nil {
+		b.Fatalf("client process: %q, %v", strings.TrimSpace(line), err)
 	}
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/msg")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/msg")
 	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/msg")
+	b.ReportMetric(float64(clientCPU)/float64(b.N), "client-cpu-ns/msg")
 	if reads >= 0 {
 		// Two of each are the pump command and its answer.
 		b.ReportMetric(float64(reads2-reads-2)/float64(b.N), "reads/msg")
@@ -206,7 +208,8 @@ func syscallCounts() (reads, writes int64) {
 // connects, says "ready" with the Sec-WebSocket-Extensions the server
 // answered, and then, for each line "pump N" on its standard input,
 // sends N messages over its connections, reads every echo and says
-// "done". When its input ends it closes its connections and exits.
+// "done" with the CPU time it spent, in nanoseconds. When its input ends
+// it closes its connections and exits.
 func echoClientMain() int {
 	var addr string
 	var conns, window, op, size int
@@ -250,11 +253,12 @@ func echoClientMain() int {
 			fmt.Println("error", err)
 			return 2
 		}
+		cpu := cpuTime()
 		if err := pumpAll(clients, n, frame, window, want); err != nil {
 			fmt.Println("error", err)
 			return 1
 		}
-		fmt.Println("done")
+		fmt.Println("done", int64(cpuTime()-cpu))
 	}
 	return 0
 }

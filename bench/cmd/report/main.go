@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -97,7 +98,15 @@ func main() {
 			log.Fatal(err)
 		}
 		env, rounds := readHeader(data)
-		write(render(env, parse(bytes.NewReader(data)), rounds, readAnalysis()))
+		res := parse(bytes.NewReader(data))
+		if revs := treesOf(env, res); len(revs) > 1 {
+			if *out == "README.md" {
+				*out = "-"
+			}
+			write(renderCompare(env, res, rounds, revs))
+			return
+		}
+		write(render(env, res, rounds, readAnalysis()))
 		return
 	}
 
@@ -121,7 +130,7 @@ func main() {
 
 	// Durations: the full run aims at a few seconds per library and
 	// round; the quick one only proves that everything still runs.
-	memTime, tcpTime, idlePlain, idleDeflate := "500ms", "700ms", "10000,19000", "2000"
+	memTime, tcpTime, idlePlain, idleDeflate := "300ms", "500ms", "10000,19000", "2000"
 	if *quick {
 		memTime, tcpTime, idlePlain, idleDeflate = "2000x", "100ms", "200", "100"
 	}
@@ -170,6 +179,23 @@ func main() {
 	log.Printf("done in %s", env.finished.Sub(env.started).Round(time.Second))
 }
 
+// treesOf returns the lariat trees a raw output compares: from its
+// header, or, without one, from the lib=lariat@<rev> names in it, in the
+// order they first appear.
+func treesOf(m machine, res *results) []string {
+	if len(m.trees) > 0 {
+		return m.trees
+	}
+	var revs []string
+	for _, key := range res.order {
+		_, rev, ok := strings.Cut(key, "lib=lariat@")
+		if ok && !slices.Contains(revs, rev) {
+			revs = append(revs, rev)
+		}
+	}
+	return revs
+}
+
 // build compiles the test binary of pkg.
 func build(bin, pkg string, modArgs []string) {
 	args := append([]string{"test", "-c", "-o", bin}, modArgs...)
@@ -186,7 +212,7 @@ func runBench(bin string, benchArgs []string) []byte {
 	log.Printf("%s %s", filepath.Base(bin), strings.Join(benchArgs, " "))
 	cmd := exec.Command(bin, args...)
 	var buf bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&buf, progress{})
+	cmd.Stdout = io.MultiWriter(&buf, newProgress())
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		os.Stderr.Write(buf.Bytes())
@@ -203,7 +229,7 @@ func runBench(bin string, benchArgs []string) []byte {
 // of the main report do. Each tree's results are named lib=lariat@<rev>;
 // the copy() reference runs next to each tree.
 func compareTrees(tmp string, rounds int) {
-	memTime := "500ms"
+	memTime := "300ms"
 	if *quick {
 		memTime = "2000x"
 	}
@@ -225,6 +251,9 @@ func compareTrees(tmp string, rounds int) {
 		trees = append(trees, t)
 	}
 	env := describeMachine(lariatDirs[0])
+	for _, t := range trees {
+		env.trees = append(env.trees, t.rev)
+	}
 	env.started = time.Now()
 	env.loadBefore = loadavg()
 	var raw bytes.Buffer
@@ -296,6 +325,9 @@ func writeHeader(m machine, rounds int) []byte {
 	for _, g := range m.groupLoad {
 		kv("group-load", g)
 	}
+	for _, t := range m.trees {
+		kv("tree", t)
+	}
 	kv("rounds", fmt.Sprint(rounds))
 	return b.Bytes()
 }
@@ -338,6 +370,8 @@ func readHeader(data []byte) (machine, int) {
 			m.fileLimit = v
 		case "group-load":
 			m.groupLoad = append(m.groupLoad, v)
+		case "tree":
+			m.trees = append(m.trees, v)
 		case "rounds":
 			rounds, _ = strconv.Atoi(v)
 		}
@@ -345,11 +379,22 @@ func readHeader(data []byte) (machine, int) {
 	return m, rounds
 }
 
-// progress echoes result lines to stderr, so a long run shows life.
-type progress struct{}
+// progress echoes result lines to stderr, so a long run shows life. A
+// benchmark's name and its figures arrive in separate writes, so lines
+// are gathered until they end.
+type progress struct{ line *[]byte }
 
-func (progress) Write(p []byte) (int, error) {
-	for _, l := range strings.Split(string(p), "\n") {
+func newProgress() progress { return progress{new([]byte)} }
+
+func (pr progress) Write(p []byte) (int, error) {
+	*pr.line = append(*pr.line, p...)
+	for {
+		i := bytes.IndexByte(*pr.line, '\n')
+		if i < 0 {
+			break
+		}
+		l := string((*pr.line)[:i])
+		*pr.line = (*pr.line)[i+1:]
 		if strings.HasPrefix(l, "Benchmark") && strings.Contains(l, "\t") {
 			fmt.Fprintln(os.Stderr, "  "+l)
 		}
@@ -396,6 +441,7 @@ type machine struct {
 	idlePlain, idleDeflate string   // connections in the idle-memory runs
 	fileLimit              string   // hard limit on open files
 	groupLoad              []string // "group load-before(3) load-after(3)"
+	trees                  []string // the lariat trees compared, by revision
 }
 
 func describeMachine(lariat string) machine {
@@ -429,19 +475,21 @@ func describeMachine(lariat string) machine {
 	return m
 }
 
-// describeRev returns the short commit hash of the lariat tree in dir
-// ("" for ../), and says when lariat itself, not bench/, has uncommitted
-// changes: the numbers are then those of a work in progress.
+// describeRev returns the short hash of the last commit that changed
+// lariat in the tree in dir ("" for ../), bench/ left out: a commit to
+// the benchmarks alone does not change what is measured. It says when
+// lariat itself has uncommitted changes: the numbers are then those of a
+// work in progress.
 func describeRev(dir string) string {
 	if dir == "" {
 		dir = ".."
 	}
-	v, err := exec.Command("git", "-C", dir, "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
+	v, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%h", "--", ".", ":(exclude)bench").Output()
+	if err != nil || len(bytes.TrimSpace(v)) == 0 {
 		return "?"
 	}
 	rev := strings.TrimSpace(string(v))
-	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".", ":!bench").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--", ".", ":(exclude)bench").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
 		rev += " with uncommitted changes"
 	}
 	return rev

@@ -228,7 +228,7 @@ func signTest(k, n int) float64 {
 }
 
 func throughputHeader(t table) {
-	t.header("library", "msgs/s", "MB/s", "server CPU µs/msg", "allocs/msg", "B/msg", "msgs/s × lariat", "CPU × lariat")
+	t.header("library", "msgs/s", "MB/s", "server CPU µs/msg", "client CPU µs/msg", "reads/msg", "writes/msg", "allocs/msg", "B/msg", "msgs/s × lariat", "CPU × lariat")
 }
 
 // throughputRow writes one library's row of an echo-over-TCP table.
@@ -238,11 +238,11 @@ func throughputHeader(t table) {
 func throughputRow(t table, res *results, bh *behind, what, lib, key, lariatKey string) {
 	ms, cpu := res.get(key, "msgs/s"), res.get(key, "cpu-ns/msg")
 	if !ms.ok {
-		t.row(lib, missing(res, key), "", "", "", "", "", "")
+		t.row(lib, missing(res, key), "", "", "", "", "", "", "", "", "")
 		return
 	}
 	lms, lcpu := res.get(lariatKey, "msgs/s"), res.get(lariatKey, "cpu-ns/msg")
-	t.row(lib, withSpread(ms), plain(res.get(key, "MB/s")), withSpread(scaled(cpu, 1e-3)), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ms, lms), ratio(cpu, lcpu))
+	t.row(lib, withSpread(ms), plain(res.get(key, "MB/s")), withSpread(scaled(cpu, 1e-3)), plain(scaled(res.get(key, "client-cpu-ns/msg"), 1e-3)), plain(res.get(key, "reads/msg")), plain(res.get(key, "writes/msg")), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ms, lms), ratio(cpu, lcpu))
 	if lib != "lariat" {
 		bh.higher(what+", throughput", "msgs/s", lib, ms, lms)
 		bh.lower(what+", server CPU per message", "ns/msg", lib, cpu, lcpu)
@@ -343,9 +343,9 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	p("**Binary**\n\n")
 	t.header("library", "ns/msg", "CPU ns/msg", "MB/s", "allocs/msg", "B/msg", "time × lariat", "CPU × lariat")
 	readRows(t, res, &bh, "binary", "Reading a 16 KiB binary frame", libs)
-	p("\n**Text**, lariat validating UTF-8 as it arrives (the peers do not look at the bytes): *json* is ASCII JSON, *utf8* text in Cyrillic, Greek, CJK and emoji between ASCII spaces, which no ASCII fast path skips. *× copy* is the bandwidth as a fraction of `copy()`'s between two 16 KiB buffers, measured in each round next to the libraries (the median of the per-round ratios).\n\n")
+	p("\n**Text**, lariat validating UTF-8 as it arrives (the peers do not look at the bytes): *json* is ASCII JSON, *utf8* text in Cyrillic, Greek, CJK and emoji between ASCII spaces, which no ASCII fast path skips. *× copy* is the bandwidth as a fraction of `copy()`'s between two 16 KiB buffers, measured in each round next to the libraries: the median of the per-round ratios of CPU times, which waiting for a core does not inflate.\n\n")
 	t.header("message", "library", "ns/msg", "CPU ns/msg", "MB/s", "allocs/msg", "× copy", "time × lariat")
-	cp := res.get(copyKey, "ns/op")
+	cp, cpc := res.get(copyKey, "ns/op"), res.get(copyKey, "cpu-ns/msg")
 	for _, msg := range []string{"json", "utf8"} {
 		lk := fmt.Sprintf(readKey, msg, "lariat")
 		for _, lib := range libs {
@@ -354,10 +354,11 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 			if !ns.ok {
 				continue
 			}
-			t.row(msg, lib, withSpread(ns), withSpread(res.get(key, "cpu-ns/msg")), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), ratioOf(cp, ns), ratio(ns, res.get(lk, "ns/op")))
+			cpu := res.get(key, "cpu-ns/msg")
+			t.row(msg, lib, withSpread(ns), withSpread(cpu), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), ratioOf(cpc, cpu), ratio(ns, res.get(lk, "ns/op")))
 		}
 	}
-	t.row("", "`copy()`", withSpread(cp), "", plain(res.get(copyKey, "MB/s")), "", "×1", "")
+	t.row("", "`copy()`", withSpread(cp), withSpread(cpc), plain(res.get(copyKey, "MB/s")), "", "×1", "")
 	p("\nUnmasking alone against `copy()` for 16 KiB, from lariat's own `BenchmarkMask` and `BenchmarkCopy` (%s, alternating):\n\n", times(rounds))
 	t.header("operation", "ns/op", "MB/s", "× copy")
 	mk, rcp := res.get("BenchmarkMask/16384", "ns/op"), res.get("BenchmarkCopy/16384", "ns/op")
@@ -389,7 +390,7 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 
 	// 3. TCP echo.
 	p("## 3. Echo over loopback TCP\n\n")
-	p("`BenchmarkEchoTCP`: 1 KiB binary messages; each library runs for about the benchtime per round. MB/s counts the payload one way. Server CPU µs/msg, allocs/msg and B/msg are the server process's; the clients run in another process and allocate nothing per message. On this machine the syscalls are most of the CPU time.\n\n")
+	p("`BenchmarkEchoTCP`: 1 KiB binary messages; each library runs for about the benchtime per round. MB/s counts the payload one way. Server CPU µs/msg, allocs/msg and B/msg are the server process's; the clients run in another process and allocate nothing per message. Client CPU µs/msg is the client process's, the same work whatever the server: with both processes on two shared cores, it bounds how much a faster server can raise msgs/s. reads/msg and writes/msg count the server's read and write system calls (`syscr` and `syscw` in `/proc/self/io`; a read that finds the socket empty and returns EAGAIN counts too): on this machine the syscalls are most of the CPU time.\n\n")
 	p("**Closed loop**: 64 connections, each sending its next message when the echo of the last is back, so the server reads one message at a time.\n\n")
 	throughputHeader(t)
 	for _, lib := range libs {

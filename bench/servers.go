@@ -175,7 +175,9 @@ type LariatVariant struct {
 	AfterMessage func(*lariat.Conn)
 }
 
-// LariatVariants lists the variants, one line each.
+// LariatVariants lists the variants, one line each. A variant whose
+// connections give up their goroutine while idle shows it in the idle
+// table's goroutines per connection.
 var LariatVariants = []LariatVariant{
 	{Name: "hibernate", AfterMessage: (*lariat.Conn).Hibernate},
 }

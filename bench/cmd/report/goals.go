@@ -60,9 +60,9 @@ func (g goal) row(t table) {
 	if g.met(r) {
 		verdict = "met"
 	}
-	measured := fmt.Sprintf("×%.2f", r)
+	measured := times2(r)
 	if len(rs) > 1 {
-		measured += fmt.Sprintf(" (rounds ×%.2f–×%.2f; at target in %d of %d)", lo, hi, k, len(rs))
+		measured += fmt.Sprintf(" (rounds %s–%s; at target in %d of %d)", times2(lo), times2(hi), k, len(rs))
 	}
 	t.row(g.what, g.targetText(), measured, g.figures, verdict)
 }

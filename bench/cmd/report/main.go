@@ -3,10 +3,10 @@
 //
 // Run it from the bench directory:
 //
-//	go run ./cmd/report            # full run, ~8 minutes, writes README.md and results/bench.txt
+//	go run ./cmd/report            # full run, ~9 minutes, writes README.md and results/bench.txt
 //	go run ./cmd/report -quick     # smoke run, under a minute, prints the report to stdout
-//	go run ./cmd/report -lariat .. -lariat ../../old -o results/compare.md
-//	                               # two lariat trees against each other, read and allocation benchmarks
+//	go run ./cmd/report -lariat ../../old -lariat .. -o results/compare.md
+//	                               # lariat against an older tree (the first, the base): read and allocation benchmarks
 //
 // It builds the benchmark binaries once and runs them with -rounds, so
 // that every library is measured in turn within one run, and reports the
@@ -44,7 +44,7 @@ var (
 var lariatDirs dirList
 
 func init() {
-	flag.Var(&lariatDirs, "lariat", "measure the lariat tree in this directory instead of ../ (e.g. a git worktree of another commit); given twice or more, compare the trees with each other")
+	flag.Var(&lariatDirs, "lariat", "measure the lariat tree in this directory instead of ../ (e.g. a git worktree of another commit); given twice or more, compare the trees with the first")
 }
 
 type dirList []string

@@ -116,6 +116,15 @@ func ratio(peer, lariat stat) string {
 		return "–"
 	}
 	r, _, _ := paired(peer, lariat)
+	return times2(r)
+}
+
+// times2 formats a ratio as "×r" with two decimals, or two significant
+// digits below 0.1.
+func times2(r float64) string {
+	if r < 0.1 {
+		return "×" + trimZeros(fmt.Sprintf("%.2g", r))
+	}
 	return "×" + trimZeros(fmt.Sprintf("%.2f", r))
 }
 
@@ -313,16 +322,16 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	p("## How to run\n\n")
 	p("From this directory:\n\n")
 	p("```sh\n")
-	p("go run ./cmd/report           # the full run (about 8 minutes): rewrites README.md and results/bench.txt\n")
+	p("go run ./cmd/report           # the full run (about 9 minutes): rewrites README.md and results/bench.txt\n")
 	p("go run ./cmd/report -quick    # smoke run (about a minute): prints the report, writes nothing\n")
 	p("go test -short ./...          # the correctness checks behind the benchmarks (seconds)\n")
 	p("go test -run '^$' -bench EchoMem -rounds 3 .   # any one benchmark, three interleaved rounds\n")
-	p("go run ./cmd/report -lariat .. -lariat ../../old -o results/compare.md   # two lariat trees, read and allocation benchmarks\n")
+	p("go run ./cmd/report -lariat ../../old -lariat .. -o results/compare.md   # lariat against an older tree, read and allocation benchmarks\n")
 	p("```\n\n")
 	p("`-rounds N` runs every library once per round, in rotated order, inside one process; ")
 	p("`go test -count N` would instead repeat each library N times in a row. ")
 	p("The raw output of the last full run is in `results/bench.txt` (benchstat reads it; strip the `#01` round suffixes first). ")
-	p("`-lariat DIR` measures another lariat tree, e.g. a `git worktree` of an older commit (the harness builds against lariat's API before v1 too); given twice or more it measures lariat alone from each tree, the trees taking turns in every round, and writes a comparison instead of this file. ")
+	p("`-lariat DIR` measures another lariat tree, e.g. a `git worktree` of an older commit (the harness builds against lariat's API before v1 too); given twice or more it measures lariat alone from each tree, the trees taking turns in every round, and writes a comparison with the first instead of this file (`results/compare-2e01cbc.md` is one). ")
 	p("`-from results/bench.txt` renders this file again from the raw output (after editing analysis.md, say); `-only idle` runs one group. ")
 	p("CI runs `go test -short -run . -bench . -benchtime 1x ./...`, which runs every benchmark once, the idle ones with 50 connections.\n\n")
 
@@ -355,6 +364,10 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 				continue
 			}
 			cpu := res.get(key, "cpu-ns/msg")
+			if lib != "lariat" {
+				what := "Reading 16 KiB of " + msg + " text (lariat validates it, " + lib + " does not)"
+				bh.lower(what+", CPU time", "ns/msg", lib, cpu, res.get(lk, "cpu-ns/msg"))
+			}
 			t.row(msg, lib, withSpread(ns), withSpread(cpu), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), ratioOf(cpc, cpu), ratio(ns, res.get(lk, "ns/op")))
 		}
 	}
@@ -465,7 +478,7 @@ func ratioOf(num, den stat) string {
 		return "–"
 	}
 	r, _, _ := paired(num, den)
-	return "×" + trimZeros(fmt.Sprintf("%.2f", r))
+	return times2(r)
 }
 
 // idle writes the idle-memory section: one table per connection count
@@ -475,7 +488,7 @@ func idle(b *strings.Builder, m machine, res *results, bh *behind) {
 	t := table{b}
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("## 5. Memory per idle connection\n\n")
-	p("`BenchmarkIdle`: K connections are upgraded, exchange nine 4 KiB text messages with the echo server (so that whatever a library keeps between messages exists, and 36 KiB fill any 32 KiB compression window) and then stay idle. ")
+	p("`BenchmarkIdle`: K connections are upgraded, exchange 4 KiB text messages with the echo server (two, so that whatever a library keeps between messages exists; nine with compression, so that 36 KiB fill any 32 KiB compression window) and then stay idle. ")
 	p("The server process's heap (`HeapAlloc`) and goroutine stacks (`StackInuse`) after two GCs, its resident set (`VmRSS`, after `debug.FreeOSMemory` gave back what is free) and its goroutines are compared with those before the first connection, per connection. ")
 	p("Each measurement has a fresh server process and a client process of its own, so each needs one descriptor per connection: the hard limit on open files here (%s) bounds K. One measurement per library: memory per connection hardly varies from run to run. ", m.fileLimit)
 	p("The servers of gorilla, coder and gobwas read each message into a buffer from a shared pool here, not one kept per connection, so that the numbers are the libraries' own. ")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +19,10 @@ import (
 // suffixes; cmd/report strips them.
 var rounds = flag.Int("rounds", 1, "run every library this many times, interleaved")
 
+// -libs limits a run to some libraries, as cmd/report does when it
+// compares two lariat trees: "-libs lariat".
+var libsFlag = flag.String("libs", "", "run only these libraries (comma-separated names); all by default")
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	raiseFileLimit()
@@ -25,6 +31,8 @@ func TestMain(m *testing.M) {
 		os.Exit(idleServerMain())
 	case os.Getenv(idleClientEnv) != "":
 		os.Exit(idleClientMain())
+	case os.Getenv(echoClientEnv) != "":
+		os.Exit(echoClientMain())
 	}
 	os.Exit(m.Run())
 }
@@ -39,8 +47,21 @@ func raiseFileLimit() {
 	}
 }
 
-// rotated returns libs starting at index round.
+// rotated returns the libraries of libs that -libs selects, starting at
+// index round.
 func rotated(libs []Library, round int) []Library {
+	if *libsFlag != "" {
+		var sel []Library
+		for _, l := range libs {
+			if slices.Contains(strings.Split(*libsFlag, ","), l.Name) {
+				sel = append(sel, l)
+			}
+		}
+		libs = sel
+	}
+	if len(libs) == 0 {
+		return nil
+	}
 	k := round % len(libs)
 	return append(append([]Library(nil), libs[k:]...), libs[:k]...)
 }

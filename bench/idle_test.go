@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -22,54 +23,102 @@ import (
 	"time"
 )
 
-// BenchmarkIdle measures memory per idle connection. One op is one
-// connection: b.N clients (run it with -benchtime=10000x) upgrade,
-// exchange nine 4 KiB text messages with the echo server and then stay
-// idle, and the server
-// process's heap (runtime.MemStats.HeapAlloc after two GCs) and goroutine
-// stacks (StackInuse) are compared with those before the first client.
+// BenchmarkIdle measures memory per idle connection. In each
+// measurement K clients upgrade, exchange 4 KiB text messages with the
+// echo server (two, or nine with compression: see idleMessages) and then
+// stay idle, and the server process's heap
+// (runtime.MemStats.HeapAlloc after two GCs), goroutine stacks
+// (StackInuse), resident set (VmRSS, after debug.FreeOSMemory has
+// returned what is free to the OS) and goroutines are compared with those
+// before the first client. K is -idle.conns for plain connections and
+// -idle.deflate.conns with compression; one op is one measurement of K
+// connections, so run it with -benchtime 1x.
 //
 // Each measurement runs in processes of its own: a server process, fresh,
 // so that no earlier measurement's freed stacks, pooled buffers or heap
 // growth blur its numbers; and a client process, so that the server's
 // heap holds nothing but server state and each process needs one
-// descriptor per connection, not two.
+// descriptor per connection, not two (the hard limit on open files is
+// often 20,000, which then bounds K).
 //
-// Modes: plain; takeover and notakeover with permessage-deflate; and
-// hibernate, lariat only, whose handler calls Conn.Hibernate after each
-// message. The "baseline" library is net/http plus a hijack and nothing
-// else, to show what every library pays before its own state.
+// Modes: plain, where every lariat variant (LariatVariants: lariat after
+// Hibernate, for one) is measured beside plain lariat; takeover and
+// notakeover with permessage-deflate. The "baseline" library is net/http
+// plus a hijack and nothing else, to show what every library pays before
+// its own state.
 func BenchmarkIdle(b *testing.B) {
-	lariat, _ := LibraryByName("lariat")
-	modes := []struct {
-		name string
-		libs []Library
-	}{
-		{"plain", idleLibraries()},
-		{"hibernate", []Library{lariat}},
-		{"takeover", Libraries},
-		{"notakeover", Libraries},
+	plainConns, deflateConns := *idleConns, *idleDeflateConns
+	if testing.Short() {
+		// CI's smoke run proves that every process still starts and
+		// answers; thousands of connections would take minutes.
+		plainConns, deflateConns = flagOr("idle.conns", "50"), flagOr("idle.deflate.conns", "20")
+	}
+	type mode struct {
+		name  string
+		conns []int
+		libs  []Library
+	}
+	modes := []mode{
+		{"plain", parseConns(b, plainConns), idleLibraries()},
+		{"takeover", parseConns(b, deflateConns), Libraries},
+		{"notakeover", parseConns(b, deflateConns), Libraries},
 	}
 	for r := range max(*rounds, 1) {
 		for _, m := range modes {
-			b.Run("mode="+m.name, func(b *testing.B) {
-				for _, lib := range rotated(m.libs, r) {
-					b.Run("lib="+lib.Name, func(b *testing.B) { benchIdle(b, lib.Name, m.name) })
-				}
-			})
+			for _, k := range m.conns {
+				b.Run(fmt.Sprintf("conns=%d/mode=%s", k, m.name), func(b *testing.B) {
+					for _, lib := range rotated(m.libs, r) {
+						b.Run("lib="+lib.Name, func(b *testing.B) { benchIdle(b, lib.Name, m.name, k) })
+					}
+				})
+			}
 		}
 	}
 }
 
+var (
+	idleConns        = flag.String("idle.conns", "10000,19000", "BenchmarkIdle: connections per measurement without compression, comma-separated")
+	idleDeflateConns = flag.String("idle.deflate.conns", "2000", "BenchmarkIdle: connections per measurement with compression, comma-separated")
+)
+
+// flagOr returns the value of the named flag when it was given on the
+// command line, else def.
+func flagOr(name, def string) string {
+	v := def
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			v = f.Value.String()
+		}
+	})
+	return v
+}
+
+func parseConns(b *testing.B, list string) []int {
+	var ks []int
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		k, err := strconv.Atoi(f)
+		if err != nil || k <= 0 {
+			b.Fatalf("bad connection count %q", f)
+		}
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// idleLibraries are the libraries of the plain idle measurement: lariat,
+// its variants, the peers and the baseline.
 func idleLibraries() []Library {
-	return append(append([]Library(nil), Libraries...), Library{"baseline", baselineHandler})
+	libs := append([]Library{Libraries[0]}, VariantLibraries()...)
+	libs = append(libs, Libraries[1:]...)
+	return append(libs, Library{"baseline", baselineHandler})
 }
 
 func idleConfig(mode string) Config {
 	cfg := Config{PoolBuffers: true}
 	switch mode {
-	case "hibernate":
-		cfg.Hibernate = true
 	case "takeover":
 		cfg.Compression = Takeover
 	case "notakeover":
@@ -99,22 +148,45 @@ var idleProfile = flag.String("idle.profile", "", "directory where BenchmarkIdle
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") {
+		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") && !strings.HasPrefix(kv, echoClientEnv+"=") {
 			env = append(env, kv)
 		}
 	}
 	return env
 }
 
-func benchIdle(b *testing.B, lib, mode string) {
+func benchIdle(b *testing.B, lib, mode string, k int) {
+	var sum idleResult
+	for range b.N {
+		r := idleRun(b, lib, mode, k)
+		sum.heap += r.heap
+		sum.stack += r.stack
+		sum.rss += r.rss
+		sum.goroutines += r.goroutines
+	}
+	n := float64(b.N)
+	b.ReportMetric(sum.heap/n, "heap-B/conn")
+	b.ReportMetric(sum.stack/n, "stack-B/conn")
+	b.ReportMetric((sum.heap+sum.stack)/n, "total-B/conn")
+	b.ReportMetric(sum.rss/n, "rss-B/conn")
+	b.ReportMetric(sum.goroutines/n, "goroutines/conn")
+}
+
+// idleResult is what one server process measured, per connection.
+type idleResult struct {
+	heap, stack, rss, goroutines float64
+}
+
+// idleRun runs one server process, which runs its client process, and
+// returns what it measured.
+func idleRun(b *testing.B, lib, mode string, k int) idleResult {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(childEnv(), fmt.Sprintf("%s=%s %s %d", idleServerEnv, lib, mode, b.N))
+	cmd.Env = append(childEnv(), fmt.Sprintf("%s=%s %s %d", idleServerEnv, lib, mode, k))
 	if *idleProfile != "" {
 		cmd.Env = append(cmd.Env, idleProfileEnv+"="+*idleProfile)
 	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
-	b.StopTimer()
 	last := string(bytes.TrimSpace(out))
 	if i := strings.LastIndexByte(last, '\n'); i >= 0 {
 		last = last[i+1:]
@@ -126,17 +198,16 @@ func benchIdle(b *testing.B, lib, mode string) {
 	case verb != "result" || err != nil:
 		b.Fatalf("server process: %v: %s", err, out)
 	}
-	var heap, stack float64
-	if _, err := fmt.Sscan(rest, &heap, &stack); err != nil {
+	var r idleResult
+	if _, err := fmt.Sscan(rest, &r.heap, &r.stack, &r.rss, &r.goroutines); err != nil {
 		b.Fatalf("server process: %q: %v", last, err)
 	}
-	b.ReportMetric(heap, "heap-B/conn")
-	b.ReportMetric(stack, "stack-B/conn")
-	b.ReportMetric(heap+stack, "total-B/conn")
+	return r
 }
 
 // idleServerMain is BenchmarkIdle's server process. It prints one line:
-// "result <heap B/conn> <stack B/conn>", "skip <reason>" or "error ...".
+// "result <heap B/conn> <stack B/conn> <RSS B/conn> <goroutines/conn>",
+// "skip <reason>" or "error ...".
 func idleServerMain() int {
 	f := strings.Fields(os.Getenv(idleServerEnv))
 	if len(f) != 3 {
@@ -188,6 +259,7 @@ func idleServerMain() int {
 
 	var before, after runtime.MemStats
 	settle(&before)
+	rssBefore, goBefore := residentBytes(), runtime.NumGoroutine()
 
 	deflate := cfg.Compression != Plain
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
@@ -223,14 +295,15 @@ func idleServerMain() int {
 	}
 	// The client has read every echo, but a server may still be finishing
 	// the callback that sent it.
-	for deadline := time.Now().Add(10 * time.Second); handled.Load() < int64(n*idleMessages); {
+	for deadline := time.Now().Add(10 * time.Second); handled.Load() < int64(n*idleMessages(deflate)); {
 		if time.Now().After(deadline) {
-			fmt.Printf("error the server handled %d of %d messages\n", handled.Load(), n*idleMessages)
+			fmt.Printf("error the server handled %d of %d messages\n", handled.Load(), n*idleMessages(deflate))
 			return 1
 		}
 		time.Sleep(time.Millisecond)
 	}
 	settle(&after)
+	rssAfter, goAfter := residentBytes(), runtime.NumGoroutine()
 	if profile != "" {
 		if err := writeHeapProfile(filepath.Join(profile, name+"-"+mode+".heap")); err != nil {
 			fmt.Println("error", err)
@@ -239,7 +312,9 @@ func idleServerMain() int {
 	}
 	heap := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
 	stack := float64(int64(after.StackInuse)-int64(before.StackInuse)) / float64(n)
-	fmt.Printf("result %.0f %.0f\n", heap, stack)
+	rss := float64(rssAfter-rssBefore) / float64(n)
+	goroutines := float64(goAfter-goBefore) / float64(n)
+	fmt.Printf("result %.0f %.0f %.0f %.3f\n", heap, stack, rss, goroutines)
 	return 0
 }
 
@@ -257,26 +332,52 @@ func writeHeapProfile(path string) error {
 
 // settle lets the connections' goroutines park, collects garbage twice
 // (sync.Pool keeps its contents for one collection; hibernating
-// connections give their buffers to pools) and reads the memory stats.
+// connections give their buffers to pools), reads the memory stats and
+// returns the free memory to the OS, so that the resident set read next
+// is what the process holds.
 func settle(ms *runtime.MemStats) {
 	time.Sleep(50 * time.Millisecond)
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(ms)
+	debug.FreeOSMemory()
 }
 
-// idleMessage is sent idleMessages times on every connection before it
-// goes idle: a connection that has exchanged messages holds whatever the
+// residentBytes returns the process's resident set size, from
+// /proc/self/statm, or 0 where there is none.
+func residentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// idleMessage is sent on every connection before it goes idle, and
+// echoed: a connection that has exchanged messages holds whatever the
 // library keeps between them, which a freshly upgraded one may not have
-// allocated yet. 36 KiB in all is more than a 32 KiB DEFLATE window, so
-// that with context takeover the windows are as full as they get on a
-// long-lived connection.
+// allocated yet. Two are enough for that without compression; with it,
+// nine (36 KiB in all, more than a 32 KiB DEFLATE window) fill the
+// windows of context takeover as full as they get on a long-lived
+// connection.
 var idleMessage = JSONText(4 << 10)
 
-const idleMessages = 9
+// idleMessages returns how many messages each connection echoes before
+// it goes idle.
+func idleMessages(deflate bool) int {
+	if deflate {
+		return 9
+	}
+	return 2
+}
 
 // idleClientMain is the client process of BenchmarkIdle. It connects,
-// upgrades and echoes one message on every connection, says "ready", and
+// upgrades and echoes messages on every connection, says "ready", and
 // holds the connections until its standard input closes.
 func idleClientMain() int {
 	f := strings.Fields(os.Getenv(idleClientEnv))
@@ -344,7 +445,7 @@ func idleDial(addr string, deflate bool, frame []byte, want int) (*Client, error
 		return nil, err
 	}
 	c.nc.SetDeadline(time.Now().Add(30 * time.Second))
-	for range idleMessages {
+	for range idleMessages(deflate) {
 		if err := c.Write(frame); err != nil {
 			return nil, err
 		}
@@ -366,7 +467,7 @@ func idleDial(addr string, deflate bool, frame []byte, want int) (*Client, error
 // understands only what the idle clients send (masked frames with 16-bit
 // lengths).
 func baselineHandler(cfg Config) (http.Handler, error) {
-	if cfg.Hibernate || cfg.Compression != Plain {
+	if cfg.Compression != Plain {
 		return nil, ErrUnsupported
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

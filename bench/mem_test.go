@@ -33,15 +33,54 @@ func serveMem(b *testing.B, lib Library, cfg Config, frame []byte, payload int) 
 }
 
 // BenchmarkRead measures each library's server-side read path alone: one
-// masked 16 KiB binary frame after another, replayed from memory, read as
-// a whole message through the library's public API and dropped. It is the
-// cost of parsing, unmasking and delivering, with no network in the way.
+// masked 16 KiB frame after another, replayed from memory, read as a whole
+// message through the library's public API and dropped. It is the cost
+// of parsing, unmasking, validating (lariat validates text, the peers do
+// not) and delivering, with no network in the way. Messages:
+//
+//	msg=binary  random bytes, every library
+//	msg=json    ASCII JSON text, every library
+//	msg=utf8    text in several scripts (two to four bytes a rune for
+//	            most of it), lariat only: the peers do not look at text
+//
+// Each round also times copy() of 16 KiB between two buffers (ref=copy),
+// the bandwidth that the read path is compared with.
 func BenchmarkRead(b *testing.B) {
 	const size = 16 << 10
-	frame := MaskedFrame(OpBinary, false, Binary(size))
-	eachLib(b, Libraries, []string{sizeName(size)}, func(b *testing.B, _ string, lib Library) {
-		serveMem(b, lib, Config{ReadOnly: true}, frame, size)
-	})
+	lariat := Libraries[:1]
+	msgs := []struct {
+		name  string
+		frame []byte
+		libs  []Library
+	}{
+		{"binary", MaskedFrame(OpBinary, false, Binary(size)), Libraries},
+		{"json", MaskedFrame(OpText, false, JSONText(size)), Libraries},
+		{"utf8", MaskedFrame(OpText, false, UTF8Text(size)), lariat},
+	}
+	for r := range max(*rounds, 1) {
+		for _, m := range msgs {
+			b.Run("msg="+m.name+"/"+sizeName(size), func(b *testing.B) {
+				for _, lib := range rotated(m.libs, r) {
+					b.Run("lib="+lib.Name, func(b *testing.B) {
+						serveMem(b, lib, Config{ReadOnly: true}, m.frame, size)
+					})
+				}
+			})
+		}
+		b.Run("ref=copy/"+sizeName(size), func(b *testing.B) { benchCopy(b, size) })
+	}
+}
+
+// benchCopy times copy() of n bytes from one buffer to another.
+func benchCopy(b *testing.B, n int) {
+	src, dst := Binary(n), make([]byte, n)
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		copy(dst, src)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/msg")
 }
 
 // BenchmarkEchoMem measures the whole echo path once warm: read a masked

@@ -50,3 +50,25 @@ func JSONText(n int) []byte {
 	b.WriteByte(']')
 	return b.Bytes()
 }
+
+// UTF8Text returns n bytes of valid UTF-8 text, the same on every call,
+// most of it in scripts whose runes take two to four bytes (Cyrillic,
+// Greek, CJK, emoji) between ASCII spaces and punctuation: text that an
+// ASCII fast path cannot skip.
+func UTF8Text(n int) []byte {
+	r := rand.New(rand.NewPCG(5, 6))
+	words := []string{"привет", "мир", "γειά", "σου", "こんにちは", "世界", "你好", "😀", "🚀", "grüße", "naïve", "ok"}
+	var b bytes.Buffer
+	for {
+		w := words[r.IntN(len(words))]
+		if b.Len()+len(w)+1 > n {
+			break
+		}
+		b.WriteString(w)
+		b.WriteByte(' ')
+	}
+	for b.Len() < n {
+		b.WriteByte('.')
+	}
+	return b.Bytes()
+}

@@ -50,10 +50,6 @@ type Config struct {
 	// data message back as it came.
 	ReadOnly bool
 
-	// Hibernate makes lariat call Conn.Hibernate after every message.
-	// Other libraries have no such thing and refuse the config.
-	Hibernate bool
-
 	// OnMessage, when set, is called once per data message received,
 	// after the echo was sent, on the connection's goroutine.
 	OnMessage func()
@@ -167,12 +163,46 @@ func readAll(r io.Reader, buf *[]byte) ([]byte, error) {
 
 // ---- lariat ----
 
+// LariatVariant is a lariat server configuration measured beside plain
+// lariat where the cost of an idle connection is compared (BenchmarkIdle):
+// what it changes in the Upgrader, and what its Handle does after each
+// message. Each variant is served as the library "lariat+<Name>".
+type LariatVariant struct {
+	Name string
+	// Upgrader, when set, changes the Upgrader before its first use.
+	Upgrader func(*lariat.Upgrader)
+	// AfterMessage, when set, is called at the end of every Handle.
+	AfterMessage func(*lariat.Conn)
+}
+
+// LariatVariants lists the variants, one line each. A variant whose
+// connections give up their goroutine while idle shows it in the idle
+// table's goroutines per connection.
+var LariatVariants = []LariatVariant{
+	{Name: "hibernate", AfterMessage: (*lariat.Conn).Hibernate},
+}
+
+// VariantLibraries returns one Library per entry of LariatVariants.
+func VariantLibraries() []Library {
+	var libs []Library
+	for _, v := range LariatVariants {
+		libs = append(libs, Library{"lariat+" + v.Name, func(cfg Config) (http.Handler, error) {
+			return newLariatHandler(cfg, v)
+		}})
+	}
+	return libs
+}
+
 type lariatEcho struct {
 	lariat.Base
-	cfg Config
+	cfg   Config
+	after func(*lariat.Conn)
 }
 
 func (h *lariatEcho) Handle(c *lariat.Conn, f lariat.Frame) error {
+	// Since the v1 API Handle sees data messages only. lariat trees from
+	// before it (measured with cmd/report -lariat) passed pings and
+	// pongs too, which must not be echoed; the test costs a compare.
 	if f.Op.IsControl() {
 		return nil
 	}
@@ -181,45 +211,59 @@ func (h *lariatEcho) Handle(c *lariat.Conn, f lariat.Frame) error {
 			return err
 		}
 	}
-	if h.cfg.Hibernate {
-		c.Hibernate()
+	if h.after != nil {
+		h.after(c)
 	}
 	h.cfg.onMessage()
 	return nil
 }
 
 func lariatHandler(cfg Config) (http.Handler, error) {
+	return newLariatHandler(cfg, LariatVariant{})
+}
+
+func newLariatHandler(cfg Config, v LariatVariant) (http.Handler, error) {
 	up := &lariat.Upgrader{
 		New: func(*http.Request, *lariat.Handshake) (lariat.Handler, error) {
-			return &lariatEcho{cfg: cfg}, nil
+			return &lariatEcho{cfg: cfg, after: v.AfterMessage}, nil
 		},
 	}
 	if cfg.Compression != Plain && !setLariatCompression(&up.Options, cfg.Compression) {
 		return nil, errLariatNoCompression
 	}
+	if v.Upgrader != nil {
+		v.Upgrader(up)
+	}
 	return up, nil
 }
 
-var errLariatNoCompression = errors.New("lariat.Options has no Compress field yet")
+var errLariatNoCompression = errors.New("lariat.Options has neither Compression nor Compress")
 
-// setLariatCompression turns on lariat's permessage-deflate, if this
-// version of lariat has it. The fields are set by name so that this module
-// builds against lariat both before and after its compression lands; once
-// it has, this can become two plain assignments. Whether compression is
-// then really negotiated is seen on the wire, by the client.
+// setLariatCompression turns on lariat's permessage-deflate with its
+// default parameters, and with NoTakeover asks for no context takeover
+// both ways, as the peers' no-takeover modes do: the client is asked to
+// reset its compressor too, so the server keeps no window to inflate
+// with. The fields are set by name so that this module builds against
+// both of lariat's option APIs, and cmd/report -lariat can measure a tree
+// from before the v1 API: since v1, Options.Compression is a
+// *CompressionOptions (nil is off); before, Options.Compress was a bool
+// and Options.Deflate a DeflateOptions with the same fields.
 func setLariatCompression(o *lariat.Options, c Compression) bool {
 	v := reflect.ValueOf(o).Elem()
-	on := v.FieldByName("Compress")
-	if !on.IsValid() || on.Kind() != reflect.Bool {
+	var params reflect.Value
+	if f := v.FieldByName("Compression"); f.IsValid() && f.Kind() == reflect.Pointer && f.Type().Elem().Kind() == reflect.Struct {
+		f.Set(reflect.New(f.Type().Elem()))
+		params = f.Elem()
+	} else if on := v.FieldByName("Compress"); on.IsValid() && on.Kind() == reflect.Bool {
+		on.SetBool(true)
+		params = v.FieldByName("Deflate")
+	}
+	if !params.IsValid() || params.Kind() != reflect.Struct {
 		return false
 	}
-	on.SetBool(true)
 	if c == NoTakeover {
-		// Both directions, as the peers' no-takeover modes do: the
-		// client is asked to reset its compressor too, so the server
-		// keeps no window to inflate with.
 		for _, name := range []string{"ServerNoContextTakeover", "ClientNoContextTakeover"} {
-			f := v.FieldByName("Deflate").FieldByName(name)
+			f := params.FieldByName(name)
 			if !f.IsValid() || f.Kind() != reflect.Bool {
 				return false
 			}
@@ -232,7 +276,7 @@ func setLariatCompression(o *lariat.Options, c Compression) bool {
 // ---- gorilla/websocket ----
 
 func gorillaHandler(cfg Config) (http.Handler, error) {
-	if cfg.Hibernate || cfg.Compression == Takeover {
+	if cfg.Compression == Takeover {
 		// gorilla implements permessage-deflate without context takeover
 		// only.
 		return nil, ErrUnsupported
@@ -271,9 +315,6 @@ func gorillaHandler(cfg Config) (http.Handler, error) {
 // ---- coder/websocket ----
 
 func coderHandler(cfg Config) (http.Handler, error) {
-	if cfg.Hibernate {
-		return nil, ErrUnsupported
-	}
 	opts := &coderws.AcceptOptions{InsecureSkipVerify: true}
 	switch cfg.Compression {
 	case Takeover:
@@ -314,7 +355,7 @@ func coderHandler(cfg Config) (http.Handler, error) {
 // ---- gobwas/ws ----
 
 func gobwasHandler(cfg Config) (http.Handler, error) {
-	if cfg.Hibernate || cfg.Compression != Plain {
+	if cfg.Compression != Plain {
 		// gobwas has permessage-deflate in wsflate, but it is left out of
 		// the compression comparison, as it was asked to be.
 		return nil, ErrUnsupported
@@ -381,9 +422,6 @@ func (h *gwsEcho) OnMessage(c *gws.Conn, m *gws.Message) {
 }
 
 func gwsHandler(cfg Config) (http.Handler, error) {
-	if cfg.Hibernate {
-		return nil, ErrUnsupported
-	}
 	opt := &gws.ServerOption{}
 	if cfg.Compression != Plain {
 		opt.PermessageDeflate = gws.PermessageDeflate{

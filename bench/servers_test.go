@@ -3,9 +3,12 @@ package bench
 import (
 	"bytes"
 	"compress/flate"
+	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // TestEcho checks, for every library, that the benchmark server echoes
@@ -13,7 +16,7 @@ import (
 // benchmarks only count replies, so this is where their content is
 // checked.
 func TestEcho(t *testing.T) {
-	for _, lib := range Libraries {
+	for _, lib := range append(append([]Library(nil), Libraries...), VariantLibraries()...) {
 		t.Run(lib.Name, func(t *testing.T) {
 			h, err := lib.Handler(Config{})
 			if err != nil {
@@ -67,11 +70,8 @@ func TestEchoDeflate(t *testing.T) {
 		for _, mode := range []Compression{Takeover, NoTakeover} {
 			t.Run(name+"/"+mode.String(), func(t *testing.T) {
 				h, err := lib.Handler(Config{Compression: mode})
-				if err == ErrUnsupported {
+				if errors.Is(err, ErrUnsupported) {
 					t.Skip(err)
-				}
-				if err == errLariatNoCompression {
-					t.Skip("lariat: skipped until its compression lands")
 				}
 				if err != nil {
 					t.Fatal(err)
@@ -84,11 +84,12 @@ func TestEchoDeflate(t *testing.T) {
 				}
 				defer c.Close()
 				if !c.Compressing() {
-					if name == "lariat" {
-						t.Skip("lariat: the server did not answer with permessage-deflate; skipped until its compression lands")
-					}
 					t.Fatalf("no permessage-deflate in %q", c.Extensions)
 				}
+				if mode == NoTakeover && (!strings.Contains(c.Extensions, "server_no_context_takeover") || !strings.Contains(c.Extensions, "client_no_context_takeover")) {
+					t.Fatalf("no takeover asked, and the server answered %q", c.Extensions)
+				}
+				t.Logf("%s", c.Extensions)
 				c.nc.SetDeadline(time.Now().Add(10 * time.Second))
 				var stream bytes.Buffer
 				fr := flate.NewReader(&stream)
@@ -141,5 +142,23 @@ func TestReplay(t *testing.T) {
 				t.Fatalf("handled %d messages, wrote %d bytes", n, nc.Written)
 			}
 		})
+	}
+}
+
+// TestPayloads checks the sizes of the generated messages and that the
+// text ones are UTF-8, as a validating server demands.
+func TestPayloads(t *testing.T) {
+	for _, n := range []int{16, 4 << 10, 16 << 10} {
+		for name, p := range map[string][]byte{"Binary": Binary(n), "JSONText": JSONText(n), "UTF8Text": UTF8Text(n)} {
+			if len(p) != n {
+				t.Errorf("%s(%d) has %d bytes", name, n, len(p))
+			}
+			if name != "Binary" && !utf8.Valid(p) {
+				t.Errorf("%s(%d) is not UTF-8", name, n)
+			}
+		}
+	}
+	if u := UTF8Text(16 << 10); utf8.RuneCount(u) > len(u)*2/3 {
+		t.Errorf("UTF8Text has %d runes in %d bytes: mostly ASCII", utf8.RuneCount(u), len(u))
 	}
 }

@@ -1,22 +1,21 @@
 package bench
 
 import (
+	"bufio"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
-
-var (
-	tcpConns     = flag.Int("tcp.conns", 64, "client connections in BenchmarkEchoTCP")
-	deflateConns = flag.Int("deflate.conns", 16, "client connections in BenchmarkEchoDeflate")
-	window       = flag.Int("window", 4, "messages each client keeps in flight")
 )
 
 // server is one library's handler behind a real net/http server on a
@@ -65,87 +64,227 @@ func (s *server) Close() {
 	}
 }
 
-// echoRun is a server with connected clients, set up once for all the
-// b.N rounds testing runs a sub-benchmark with.
+// echoShape is how a throughput benchmark's clients load the server:
+// how many connections, and how many messages each keeps in flight.
+type echoShape struct {
+	conns, window int
+}
+
+func (s echoShape) String() string { return fmt.Sprintf("%dx%d", s.conns, s.window) }
+
+// The shapes of BenchmarkEchoTCP and BenchmarkEchoDeflate.
+var (
+	// closedLoop: each client sends its next message once the echo of
+	// the last one is back. The server reads one message at a time and
+	// answers each with a write of its own.
+	closedLoop = echoShape{conns: 64, window: 1}
+	// pipelined: each client keeps 32 messages in flight, so the server
+	// finds several in each read, and a library can answer them with
+	// fewer writes than messages.
+	pipelined = echoShape{conns: 16, window: 32}
+	// deflateShape loads the compressing servers, whose CPU, not the
+	// socket, bounds them.
+	deflateShape = echoShape{conns: 16, window: 4}
+)
+
+// echoRun is a library's server, in this process, with its clients
+// connected from a process of their own: CPU time and allocations
+// measured here are then the server's alone, and the client, the same
+// for every library, competes for the machine's cores as a real one
+// does, but not for this process's scheduler or garbage collector.
 type echoRun struct {
-	s       *server
-	clients []*Client
-	frame   []byte // the message, as the client sends it
-	want    int    // length of the echo, or -1 when compressed
+	s      *server
+	client *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
 }
 
-func (e *echoRun) close() {
-	for _, c := range e.clients {
-		c.Write(CloseFrame())
-		c.Close()
-	}
-	e.s.Close()
-}
+// echoClientEnv makes the test binary an echo client process (see
+// TestMain): "addr conns window deflate op size".
+const echoClientEnv = "LARIAT_BENCH_ECHO_CLIENT"
 
-// newEchoRun starts lib's server and connects conns clients. It skips
-// when the library cannot serve cfg, and when lariat does not negotiate
-// compression yet.
-func newEchoRun(b *testing.B, lib Library, cfg Config, conns int, frame []byte, want int) *echoRun {
+// newEchoRun starts lib's server and a client process that connects
+// shape.conns clients, which will send messages of size bytes with opcode
+// op, compressed with deflate. It skips when the library cannot serve
+// cfg.
+func newEchoRun(b *testing.B, lib Library, cfg Config, shape echoShape, op byte, size int) *echoRun {
 	h, err := lib.Handler(cfg)
 	switch {
 	case errors.Is(err, ErrUnsupported):
 		b.Skipf("%s: %v", lib.Name, err)
-	case errors.Is(err, errLariatNoCompression):
-		b.Skipf("lariat: skipped until its compression lands (%v)", err)
 	case err != nil:
 		b.Fatal(err)
 	}
-	e := &echoRun{s: startServer(b, h), frame: frame, want: want}
+	e := &echoRun{s: startServer(b, h)}
 	deflate := cfg.Compression != Plain
-	for range conns {
-		c, err := Dial(e.s.Addr(), deflate, 0)
-		if err != nil {
-			e.close()
-			b.Fatalf("%s: %v", lib.Name, err)
-		}
-		e.clients = append(e.clients, c)
-		if deflate && !c.Compressing() {
-			e.close()
-			if lib.Name == "lariat" {
-				b.Skip("lariat: the server did not answer with Sec-WebSocket-Extensions: permessage-deflate; skipped until its compression lands")
-			}
-			b.Fatalf("%s did not negotiate permessage-deflate", lib.Name)
-		}
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(childEnv(), fmt.Sprintf("%s=%s %d %d %t %d %d", echoClientEnv, e.s.Addr(), shape.conns, shape.window, deflate, op, size))
+	cmd.Stderr = os.Stderr
+	e.stdin, _ = cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		e.s.Close()
+		b.Fatal(err)
+	}
+	e.client, e.stdout = cmd, bufio.NewReader(out)
+	line, err := e.stdout.ReadString('\n')
+	ext, ok := strings.CutPrefix(strings.TrimSpace(line), "ready")
+	if err != nil || !ok {
+		e.close()
+		b.Fatalf("%s: client process: %q, %v", lib.Name, line, err)
+	}
+	if deflate && !strings.Contains(ext, "permessage-deflate") {
+		e.close()
+		b.Fatalf("%s did not negotiate permessage-deflate", lib.Name)
 	}
 	return e
 }
 
-// pump sends b.N messages, spread over the clients as they free up, and
-// waits for every echo. Each client keeps up to -window messages in
-// flight; a shared budget, not a per-client quota, decides who sends the
-// next one, so a slow connection does not stretch the run.
+// close ends the client process, whose clients send close frames, and
+// then the server.
+func (e *echoRun) close() {
+	e.stdin.Close()
+	e.client.Wait()
+	e.s.Close()
+}
+
+// pump has the client process send b.N messages and waits for every
+// echo. It reports the server's CPU time and allocations per message.
 func (e *echoRun) pump(b *testing.B) {
-	var budget atomic.Int64
-	budget.Store(int64(b.N))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	reads, writes := syscallCounts()
 	b.ResetTimer()
 	cpu := cpuTime()
-	var wg sync.WaitGroup
-	for _, c := range e.clients {
-		wg.Go(func() {
-			if err := c.pump(&budget, e.frame, *window, e.want); err != nil {
-				b.Error(err)
-			}
-		})
-	}
-	wg.Wait()
+	fmt.Fprintf(e.stdin, "pump %d\n", b.N)
+	line, err := e.stdout.ReadString('\n')
 	cpu = cpuTime() - cpu
 	b.StopTimer()
+	reads2, writes2 := syscallCounts()
+	var clientCPU int64
+	if _, serr := fmt.Sscanf(line, "done %d", &clientCPU); err != nil || serr != nil {
+		b.Fatalf("client process: %q, %v", strings.TrimSpace(line), err)
+	}
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "allocs/msg")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/msg")
-	// The client's share of the CPU is the same whatever the server.
 	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/msg")
+	b.ReportMetric(float64(clientCPU)/float64(b.N), "client-cpu-ns/msg")
+	if reads >= 0 {
+		// Two of each are the pump command and its answer.
+		b.ReportMetric(float64(reads2-reads-2)/float64(b.N), "reads/msg")
+		b.ReportMetric(float64(writes2-writes-2)/float64(b.N), "writes/msg")
+	}
 }
 
-// pump is one client's share of echoRun.pump.
+// syscallCounts returns how many read and write system calls the process
+// has made (syscr and syscw of /proc/self/io: read, readv, write, writev
+// and the like, the calls that net.Conn makes on Linux, those that
+// return EAGAIN included), or -1 where the kernel does not say.
+func syscallCounts() (reads, writes int64) {
+	reads, writes = -1, -1
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return
+}
+
+// echoClientMain is the client process of the throughput benchmarks. It
+// connects, says "ready" with the Sec-WebSocket-Extensions the server
+// answered, and then, for each line "pump N" on its standard input,
+// sends N messages over its connections, reads every echo and says
+// "done" with the CPU time it spent, in nanoseconds. When its input ends
+// it closes its connections and exits.
+func echoClientMain() int {
+	var addr string
+	var conns, window, op, size int
+	var deflate bool
+	if _, err := fmt.Sscan(os.Getenv(echoClientEnv), &addr, &conns, &window, &deflate, &op, &size); err != nil {
+		fmt.Println("error bad", echoClientEnv, err)
+		return 2
+	}
+	payload := Binary(size)
+	if op == OpText {
+		payload = JSONText(size)
+	}
+	frame, want := MaskedFrame(byte(op), false, payload), size
+	if deflate {
+		frame, want = MaskedFrame(byte(op), true, Deflate(payload)), -1
+	}
+	var clients []*Client
+	defer func() {
+		for _, c := range clients {
+			c.Write(CloseFrame())
+			c.Close()
+		}
+	}()
+	for range conns {
+		c, err := Dial(addr, deflate, 0)
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		clients = append(clients, c)
+		if c.Extensions != clients[0].Extensions {
+			fmt.Printf("error the server answered %q, then %q\n", clients[0].Extensions, c.Extensions)
+			return 1
+		}
+	}
+	fmt.Println("ready", clients[0].Extensions)
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		var n int64
+		if _, err := fmt.Sscanf(sc.Text(), "pump %d", &n); err != nil {
+			fmt.Println("error", err)
+			return 2
+		}
+		cpu := cpuTime()
+		if err := pumpAll(clients, n, frame, window, want); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		fmt.Println("done", int64(cpuTime()-cpu))
+	}
+	return 0
+}
+
+// pumpAll sends n messages, spread over the clients as they free up, and
+// waits for every echo. Each client keeps up to window messages in
+// flight; a shared budget, not a per-client quota, decides who sends the
+// next one, so a slow connection does not stretch the run.
+func pumpAll(clients []*Client, n int64, frame []byte, window, want int) error {
+	var budget atomic.Int64
+	budget.Store(n)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for _, c := range clients {
+		wg.Go(func() {
+			if err := c.pump(&budget, frame, window, want); err != nil {
+				once.Do(func() { first = err })
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// pump is one client's share of pumpAll.
 func (c *Client) pump(budget *atomic.Int64, frame []byte, window, want int) error {
 	c.nc.SetDeadline(time.Now().Add(2 * time.Minute))
 	out := 0
@@ -176,13 +315,13 @@ func (c *Client) pump(budget *atomic.Int64, frame []byte, window, want int) erro
 
 // benchEcho runs one echo sub-benchmark: the server and clients are set
 // up on the first call and kept for the larger b.N that follow.
-func benchEcho(b *testing.B, lib Library, cfg Config, conns int, frame []byte, want, payload int) {
+func benchEcho(b *testing.B, lib Library, cfg Config, shape echoShape, op byte, size int) {
 	var e *echoRun
 	b.Run("lib="+lib.Name, func(b *testing.B) {
 		if e == nil {
-			e = newEchoRun(b, lib, cfg, conns, frame, want)
+			e = newEchoRun(b, lib, cfg, shape, op, size)
 		}
-		b.SetBytes(int64(payload))
+		b.SetBytes(int64(size))
 		b.ReportAllocs()
 		e.pump(b)
 	})
@@ -191,19 +330,21 @@ func benchEcho(b *testing.B, lib Library, cfg Config, conns int, frame []byte, w
 	}
 }
 
-// BenchmarkEchoTCP is the throughput of an echo server over loopback TCP:
-// -tcp.conns clients (64) send 1 KiB binary messages, each keeping
-// -window (4) in flight. MB/s counts the payload one way; allocs/msg
-// counts the whole process, in which the client allocates nothing.
+// BenchmarkEchoTCP is the throughput of an echo server over loopback
+// TCP, with 1 KiB binary messages, in two shapes: closed loop (64
+// connections, one message in flight on each) and pipelined (16
+// connections, 32 in flight on each). MB/s counts the payload one way;
+// CPU time and allocations per message are the server's.
 func BenchmarkEchoTCP(b *testing.B) {
 	const size = 1 << 10
-	frame := MaskedFrame(OpBinary, false, Binary(size))
 	for r := range max(*rounds, 1) {
-		b.Run(sizeName(size), func(b *testing.B) {
-			for _, lib := range rotated(Libraries, r) {
-				benchEcho(b, lib, Config{}, *tcpConns, frame, size, size)
-			}
-		})
+		for _, shape := range []echoShape{closedLoop, pipelined} {
+			b.Run(sizeName(size)+"/shape="+shape.String(), func(b *testing.B) {
+				for _, lib := range rotated(Libraries, r) {
+					benchEcho(b, lib, Config{}, shape, OpBinary, size)
+				}
+			})
+		}
 	}
 }
 
@@ -211,15 +352,15 @@ func BenchmarkEchoTCP(b *testing.B) {
 var deflateLibraries = []string{"lariat", "gorilla", "coder", "gws"}
 
 // BenchmarkEchoDeflate is the throughput of a compressing echo server
-// over loopback TCP: -deflate.conns clients (16) send 4 KiB of JSON-like
-// text, compressed, and the server inflates it and compresses its echo,
-// with context takeover and without. MB/s counts uncompressed payload one
-// way. lariat's text messages are validated as UTF-8, as it does by
-// default; the peers do not validate by default.
+// over loopback TCP: 16 clients send 4 KiB of JSON-like text,
+// compressed, 4 in flight on each, and the server inflates it and
+// compresses its echo, with context takeover and without. The clients
+// offer what browsers offer, "permessage-deflate; client_max_window_bits".
+// MB/s counts uncompressed payload one way. lariat's text messages are
+// validated as UTF-8, as it does by default; the peers do not validate by
+// default.
 func BenchmarkEchoDeflate(b *testing.B) {
 	const size = 4 << 10
-	text := JSONText(size)
-	frame := MaskedFrame(OpText, true, Deflate(text))
 	var libs []Library
 	for _, name := range deflateLibraries {
 		l, _ := LibraryByName(name)
@@ -229,7 +370,7 @@ func BenchmarkEchoDeflate(b *testing.B) {
 		for _, mode := range []Compression{Takeover, NoTakeover} {
 			b.Run("mode="+mode.String(), func(b *testing.B) {
 				for _, lib := range rotated(libs, r) {
-					benchEcho(b, lib, Config{Compression: mode}, *deflateConns, frame, -1, size)
+					benchEcho(b, lib, Config{Compression: mode}, deflateShape, OpText, size)
 				}
 			})
 		}

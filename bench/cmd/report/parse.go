@@ -13,6 +13,7 @@ import (
 // rounds, and the reasons of the benchmarks that skipped.
 type results struct {
 	values map[string]map[string][]float64
+	order  []string // the keys of values, in the order they first appeared
 	skips  map[string]string
 }
 
@@ -69,6 +70,7 @@ func parse(r io.Reader) *results {
 		if m == nil {
 			m = map[string][]float64{}
 			res.values[key] = m
+			res.order = append(res.order, key)
 		}
 		for i := 2; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -115,6 +116,15 @@ func ratio(peer, lariat stat) string {
 		return "–"
 	}
 	r, _, _ := paired(peer, lariat)
+	return times2(r)
+}
+
+// times2 formats a ratio as "×r" with two decimals, or two significant
+// digits below 0.1.
+func times2(r float64) string {
+	if r < 0.1 {
+		return "×" + trimZeros(fmt.Sprintf("%.2g", r))
+	}
 	return "×" + trimZeros(fmt.Sprintf("%.2f", r))
 }
 
@@ -227,30 +237,46 @@ func signTest(k, n int) float64 {
 }
 
 func throughputHeader(t table) {
-	t.header("library", "msgs/s", "MB/s", "CPU µs/msg", "allocs/msg", "B/msg", "msgs/s × lariat", "CPU × lariat")
+	t.header("library", "msgs/s", "MB/s", "server CPU µs/msg", "client CPU µs/msg", "reads/msg", "writes/msg", "allocs/msg", "B/msg", "msgs/s × lariat", "CPU × lariat")
 }
 
 // throughputRow writes one library's row of an echo-over-TCP table.
-// CPU µs/msg is the whole process's CPU time (server and client, user
-// and system) per message: less disturbed than throughput by other work
-// on the machine.
+// CPU µs/msg is the server process's CPU time (user and system, all
+// threads, GC included) per message: the client runs in a process of its
+// own. It is less disturbed than throughput by other work on the machine.
 func throughputRow(t table, res *results, bh *behind, what, lib, key, lariatKey string) {
 	ms, cpu := res.get(key, "msgs/s"), res.get(key, "cpu-ns/msg")
 	if !ms.ok {
-		t.row(lib, missing(res, key), "", "", "", "", "", "")
+		t.row(lib, missing(res, key), "", "", "", "", "", "", "", "", "")
 		return
 	}
 	lms, lcpu := res.get(lariatKey, "msgs/s"), res.get(lariatKey, "cpu-ns/msg")
-	us := func(s stat) stat {
-		s.median /= 1000
-		return s
-	}
-	t.row(lib, withSpread(ms), plain(res.get(key, "MB/s")), withSpread(us(cpu)), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ms, lms), ratio(cpu, lcpu))
+	t.row(lib, withSpread(ms), plain(res.get(key, "MB/s")), withSpread(scaled(cpu, 1e-3)), plain(scaled(res.get(key, "client-cpu-ns/msg"), 1e-3)), plain(res.get(key, "reads/msg")), plain(res.get(key, "writes/msg")), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ms, lms), ratio(cpu, lcpu))
 	if lib != "lariat" {
 		bh.higher(what+", throughput", "msgs/s", lib, ms, lms)
-		bh.lower(what+", CPU per message", "ns/msg", lib, cpu, lcpu)
+		bh.lower(what+", server CPU per message", "ns/msg", lib, cpu, lcpu)
 	}
 }
+
+// scaled returns s with its values multiplied by f.
+func scaled(s stat, f float64) stat {
+	s.median *= f
+	s.vals = slices.Clone(s.vals)
+	for i := range s.vals {
+		s.vals[i] *= f
+	}
+	return s
+}
+
+// Benchmark names, shared by the tables and the goals.
+const (
+	readKey      = "BenchmarkRead/msg=%s/size=16KiB/lib=%s"
+	copyKey      = "BenchmarkRead/ref=copy/size=16KiB"
+	closedKey    = "BenchmarkEchoTCP/size=1KiB/shape=64x1/lib="
+	pipelinedKey = "BenchmarkEchoTCP/size=1KiB/shape=16x32/lib="
+	deflateKey   = "BenchmarkEchoDeflate/mode=%s/lib=%s"
+	idleKey      = "BenchmarkIdle/conns=%s/mode=%s/lib=%s"
+)
 
 func render(m machine, res *results, rounds int, analysis []byte) string {
 	var b strings.Builder
@@ -281,58 +307,76 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	if rounds == 1 {
 		roundsText = "1 round"
 	}
-	p("| run | %s, %s; %s; load average %s before, %s after |\n\n",
+	p("| run | %s, %s; %s; load average %s before, %s after |\n",
 		m.started.UTC().Format("2006-01-02 15:04 UTC"), m.finished.Sub(m.started).Round(time.Second), roundsText, m.loadBefore, m.loadAfter)
-	p("This is a shared 2-core virtual machine and other work ran during the measurement (see the load averages): that is why every number carries its spread and every comparison says how many rounds agree. ")
+	for _, g := range m.groupLoad {
+		if f := strings.Fields(g); len(f) == 7 {
+			p("| load average, %s | %s before, %s after |\n", f[0], strings.Join(f[1:4], " "), strings.Join(f[4:], " "))
+		}
+	}
+	p("\n")
+	p("This is a shared %d-core virtual machine and other work ran during the measurement (see the load averages: above %d, processes waited for a core): that is why every number carries its spread and every comparison says how many rounds agree. ", m.cores, m.cores)
 	p("Numbers are medians over the rounds; ±x%% is half the range between the slowest and the fastest round, as a share of the median. ")
 	p("\"× lariat\" is peer/lariat, the median of the per-round ratios (each round's peer against the same round's lariat, which ran next to it): for times and bytes above ×1 means lariat does better, for throughput below ×1 does.\n\n")
 
 	p("## How to run\n\n")
 	p("From this directory:\n\n")
 	p("```sh\n")
-	p("go run ./cmd/report           # the full run (about 6 minutes): rewrites README.md and results/bench.txt\n")
-	p("go run ./cmd/report -quick    # smoke run for CI (under a minute): prints the report, writes nothing\n")
+	p("go run ./cmd/report           # the full run (about 9 minutes): rewrites README.md and results/bench.txt\n")
+	p("go run ./cmd/report -quick    # smoke run (about a minute): prints the report, writes nothing\n")
 	p("go test -short ./...          # the correctness checks behind the benchmarks (seconds)\n")
 	p("go test -run '^$' -bench EchoMem -rounds 3 .   # any one benchmark, three interleaved rounds\n")
+	p("go run ./cmd/report -lariat ../../old -lariat .. -o results/compare.md   # lariat against an older tree, read and allocation benchmarks\n")
 	p("```\n\n")
 	p("`-rounds N` runs every library once per round, in rotated order, inside one process; ")
 	p("`go test -count N` would instead repeat each library N times in a row. ")
 	p("The raw output of the last full run is in `results/bench.txt` (benchstat reads it; strip the `#01` round suffixes first). ")
-	p("`-lariat DIR` measures another lariat tree, e.g. a `git worktree` of an older commit; `-from results/bench.txt` renders this file again from the raw output (after editing analysis.md, say); `-only idle` runs one group.\n\n")
+	p("`-lariat DIR` measures another lariat tree, e.g. a `git worktree` of an older commit (the harness builds against lariat's API before v1 too); given twice or more it measures lariat alone from each tree, the trees taking turns in every round, and writes a comparison with the first instead of this file (`results/compare-2e01cbc.md` is one). ")
+	p("`-from results/bench.txt` renders this file again from the raw output (after editing analysis.md, say); `-only idle` runs one group. ")
+	p("CI runs `go test -short -run . -bench . -benchtime 1x ./...`, which runs every benchmark once, the idle ones with 50 connections.\n\n")
 
 	p("## Method\n\n")
 	p("- **Same client for all.** A raw RFC 6455 client over `net.Conn` (client.go) writes frames built and masked once, before the timer starts, and parses replies with a few shifts; it allocates nothing per message. Only the server differs.\n")
-	p("- **Servers as a careful user writes them** (servers.go): each library's documented public API and default options, one goroutine per connection (net/http's, after the hijack), whole messages read into a reused buffer where the API is a reader (one per connection; one from a shared pool per message in the idle benchmark). ")
+	p("- **Servers as a careful user writes them** (servers.go): each library's documented public API and default options, one goroutine per connection, whole messages read into a reused buffer where the API is a reader (one per connection; one from a shared pool per message in the idle benchmark). ")
 	p("lariat: an `Upgrader` whose `Handle` calls `c.Send(f)`. gorilla: `NextReader` + `WriteMessage`. coder: `Reader` + `Write`, with `context.Background()` so no timer is armed per call. ")
-	p("gobwas: `wsutil.Reader` (`NextFrame`, control frames through `wsutil.ControlFrameHandler`) + `ws.WriteFrame` into the hijacked `bufio.Writer`. gws: `OnMessage` calling `WriteMessage`, then `Message.Close` to recycle the buffer.\n")
+	p("gobwas: `wsutil.Reader` (`NextFrame`, control frames through `wsutil.ControlFrameHandler`) + `ws.WriteFrame` into the hijacked `bufio.Writer`, flushed per message. gws: `OnMessage` calling `WriteMessage`, then `Message.Close` to recycle the buffer.\n")
 	p("- **In-memory read path** (memconn.go): every library, lariat included, is handed an in-memory `net.Conn` through its ordinary entry point: `ServeHTTP`/`Upgrade`/`Accept` get an `http.ResponseWriter` whose `Hijack` returns it. The conn replays one masked frame as often as asked, then a close frame; writes go to a counter. No loopback TCP is involved. 100 messages warm up before the timer starts, and the close handshake is left out of the timing.\n")
-	p("- **Loopback TCP** for throughput and memory: a real `net/http` server on 127.0.0.1 and the client in the same process (throughput) or in a separate process (memory, so the server's heap holds server state only and each process needs one descriptor per connection).\n")
-	p("- **Defaults differ where the libraries differ**: lariat validates UTF-8 in text messages by default (RFC 6455 §8.1); gorilla, coder, gobwas and gws do not. Only the compression benchmark sends text.\n\n")
+	p("- **Loopback TCP** for throughput and memory: a real `net/http` server on 127.0.0.1 in the benchmark process, and the clients in a process of their own, so that the CPU time, allocations and memory measured are the server's alone, and the clients do not share the server's scheduler and garbage collector. Both processes share the machine's cores.\n")
+	p("- **Defaults differ where the libraries differ**: lariat validates UTF-8 in text messages by default (RFC 6455 §8.1); gorilla, coder, gobwas and gws do not. The text-reading table and the compression benchmark send text.\n\n")
+
+	goals(&b, res)
 
 	// 1. Read path.
-	p("## 1. Reading a masked 16 KiB binary frame\n\n")
-	p("`BenchmarkRead`: one masked 16 KiB binary frame after another, read through each library's public server-side read path as a whole message and dropped. In memory, as described above. CPU ns/msg is the process's CPU time per message (user and system, all threads, GC included), which time spent waiting for a core does not inflate.\n\n")
+	p("## 1. Reading a masked 16 KiB frame\n\n")
+	p("`BenchmarkRead`: one masked 16 KiB frame after another, read through each library's public server-side read path as a whole message and dropped. In memory, as described above. CPU ns/msg is the process's CPU time per message (user and system, all threads, GC included), which time spent waiting for a core does not inflate.\n\n")
+	p("**Binary**\n\n")
 	t.header("library", "ns/msg", "CPU ns/msg", "MB/s", "allocs/msg", "B/msg", "time × lariat", "CPU × lariat")
-	lr := res.get("BenchmarkRead/size=16KiB/lib=lariat", "ns/op")
-	lrc := res.get("BenchmarkRead/size=16KiB/lib=lariat", "cpu-ns/msg")
-	for _, lib := range libs {
-		key := "BenchmarkRead/size=16KiB/lib=" + lib
-		ns, cpu := res.get(key, "ns/op"), res.get(key, "cpu-ns/msg")
-		if !ns.ok {
-			t.row(lib, missing(res, key), "", "", "", "", "", "")
-			continue
-		}
-		t.row(lib, withSpread(ns), withSpread(cpu), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ns, lr), ratio(cpu, lrc))
-		if lib != "lariat" {
-			bh.lower("Reading a 16 KiB frame, wall time", "ns/msg", lib, ns, lr)
-			bh.lower("Reading a 16 KiB frame, CPU time", "ns/msg", lib, cpu, lrc)
+	readRows(t, res, &bh, "binary", "Reading a 16 KiB binary frame", libs)
+	p("\n**Text**, lariat validating UTF-8 as it arrives (the peers do not look at the bytes): *json* is ASCII JSON, *utf8* text in Cyrillic, Greek, CJK and emoji between ASCII spaces, which no ASCII fast path skips. *× copy* is the bandwidth as a fraction of `copy()`'s between two 16 KiB buffers, measured in each round next to the libraries: the median of the per-round ratios of CPU times, which waiting for a core does not inflate.\n\n")
+	t.header("message", "library", "ns/msg", "CPU ns/msg", "MB/s", "allocs/msg", "× copy", "time × lariat")
+	cp, cpc := res.get(copyKey, "ns/op"), res.get(copyKey, "cpu-ns/msg")
+	for _, msg := range []string{"json", "utf8"} {
+		lk := fmt.Sprintf(readKey, msg, "lariat")
+		for _, lib := range libs {
+			key := fmt.Sprintf(readKey, msg, lib)
+			ns := res.get(key, "ns/op")
+			if !ns.ok {
+				continue
+			}
+			cpu := res.get(key, "cpu-ns/msg")
+			if lib != "lariat" {
+				what := "Reading 16 KiB of " + msg + " text (lariat validates it, " + lib + " does not)"
+				bh.lower(what+", CPU time", "ns/msg", lib, cpu, res.get(lk, "cpu-ns/msg"))
+			}
+			t.row(msg, lib, withSpread(ns), withSpread(cpu), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), ratioOf(cpc, cpu), ratio(ns, res.get(lk, "ns/op")))
 		}
 	}
+	t.row("", "`copy()`", withSpread(cp), withSpread(cpc), plain(res.get(copyKey, "MB/s")), "", "×1", "")
 	p("\nUnmasking alone against `copy()` for 16 KiB, from lariat's own `BenchmarkMask` and `BenchmarkCopy` (%s, alternating):\n\n", times(rounds))
 	t.header("operation", "ns/op", "MB/s", "× copy")
-	mk, cp := res.get("BenchmarkMask/16384", "ns/op"), res.get("BenchmarkCopy/16384", "ns/op")
-	t.row("lariat unmask (`mask`)", withSpread(mk), plain(res.get("BenchmarkMask/16384", "MB/s")), ratio(mk, cp))
-	t.row("`copy()`", withSpread(cp), plain(res.get("BenchmarkCopy/16384", "MB/s")), "×1")
+	mk, rcp := res.get("BenchmarkMask/16384", "ns/op"), res.get("BenchmarkCopy/16384", "ns/op")
+	t.row("lariat unmask (`mask`)", withSpread(mk), plain(res.get("BenchmarkMask/16384", "MB/s")), ratio(mk, rcp))
+	t.row("`copy()`", withSpread(rcp), plain(res.get("BenchmarkCopy/16384", "MB/s")), "×1")
 	p("\n")
 
 	// 2. Allocations.
@@ -359,67 +403,35 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 
 	// 3. TCP echo.
 	p("## 3. Echo over loopback TCP\n\n")
-	p("`BenchmarkEchoTCP`: 64 connections, 1 KiB binary messages, each client keeping 4 messages in flight; each library runs for about the benchtime per round. MB/s counts the payload one way. CPU µs/msg and allocs/msg count the whole process, client included: the client's share is the same whatever the server (and it allocates nothing per message). On this machine the syscalls of both ends are most of the CPU time.\n\n")
+	p("`BenchmarkEchoTCP`: 1 KiB binary messages; each library runs for about the benchtime per round. MB/s counts the payload one way. Server CPU µs/msg, allocs/msg and B/msg are the server process's; the clients run in another process and allocate nothing per message. Client CPU µs/msg is the client process's, the same work whatever the server: with both processes on two shared cores, it bounds how much a faster server can raise msgs/s. reads/msg and writes/msg count the server's read and write system calls (`syscr` and `syscw` in `/proc/self/io`; a read that finds the socket empty and returns EAGAIN counts too): on this machine the syscalls are most of the CPU time.\n\n")
+	p("**Closed loop**: 64 connections, each sending its next message when the echo of the last is back, so the server reads one message at a time.\n\n")
 	throughputHeader(t)
-	lt := "BenchmarkEchoTCP/size=1KiB/lib=lariat"
 	for _, lib := range libs {
-		throughputRow(t, res, &bh, "Echo over TCP, 64 connections × 1 KiB", lib, "BenchmarkEchoTCP/size=1KiB/lib="+lib, lt)
+		throughputRow(t, res, &bh, "Echo over TCP, closed loop, 64 connections", lib, closedKey+lib, closedKey+"lariat")
+	}
+	p("\n**Pipelined**: 16 connections, each keeping 32 messages in flight, so a read finds several and a server may answer them with fewer writes than messages.\n\n")
+	throughputHeader(t)
+	for _, lib := range libs {
+		throughputRow(t, res, &bh, "Echo over TCP, pipelined, 16 connections × 32", lib, pipelinedKey+lib, pipelinedKey+"lariat")
 	}
 	p("\n")
 
 	// 4. Compression.
 	p("## 4. Compressed echo (permessage-deflate)\n\n")
-	p("`BenchmarkEchoDeflate`: 16 connections, 4 KiB of JSON-like text (compressed by the client to about a quarter), 4 in flight per client. The server inflates, hands the text over, and compresses its echo. MB/s counts uncompressed payload one way. ")
+	p("`BenchmarkEchoDeflate`: 16 connections, 4 KiB of JSON-like text (compressed by the client to about a quarter), 4 in flight per client. The clients offer what browsers offer, `permessage-deflate; client_max_window_bits`. The server inflates, hands the text over, and compresses its echo. MB/s counts uncompressed payload one way; CPU and allocations are the server's. ")
 	p("lariat validates the UTF-8 of every text message, as it does by default; the peers do not by default. ")
-	p("*takeover*: both ends keep their compression context between messages (each library's default window: 32 KiB, except gws, which defaults to 4 KiB windows with takeover); *notakeover*: `server_no_context_takeover` and `client_no_context_takeover`. gorilla implements only the latter. gobwas is not part of this comparison.\n\n")
+	p("*takeover*: both ends keep their compression context between messages, in each library's default window (lariat asks browsers' offers for 13-bit client windows; gws answers 12 bits both ways); *notakeover*: `server_no_context_takeover` and `client_no_context_takeover`. gorilla implements only the latter. gobwas is not part of this comparison.\n\n")
 	for _, mode := range []string{"takeover", "notakeover"} {
 		p("**%s**\n\n", mode)
 		throughputHeader(t)
-		base := "BenchmarkEchoDeflate/mode=" + mode + "/lib="
 		for _, lib := range deflateLibs {
-			throughputRow(t, res, &bh, "Compressed echo, "+mode, lib, base+lib, base+"lariat")
+			throughputRow(t, res, &bh, "Compressed echo, "+mode, lib, fmt.Sprintf(deflateKey, mode, lib), fmt.Sprintf(deflateKey, mode, "lariat"))
 		}
 		p("\n")
 	}
 
 	// 5. Idle memory.
-	p("## 5. Memory per idle connection\n\n")
-	p("`BenchmarkIdle`: connections are upgraded, exchange nine 4 KiB text messages with the echo server (so that whatever a library keeps between messages exists, and 36 KiB fill any 32 KiB compression window) and then stay idle; ")
-	p("the server process's heap (`HeapAlloc`) and goroutine stacks (`StackInuse`), after two GCs, are compared with those before the first connection. ")
-	p("%s connections plain and with Hibernate, %s with compression (coder keeps a ~1.2 MB compressor per connection with takeover, so ten thousand would need 12 GB). The benchmark raises the soft limit on open files to the hard one (%s here); server and clients live in separate processes, so each needs one descriptor per connection. ", m.idlePlain, m.idleDeflate, m.fileLimit)
-	p("The servers of gorilla, coder and gobwas read each message into a buffer from a shared pool here, not one kept per connection, so that the numbers are the libraries' own. ")
-	p("*baseline* is net/http, a hijack and a goroutine blocked in `Read`, with no WebSocket library: what every row pays before its own state (net/http keeps the hijacked 4 KiB `bufio.Reader` and `bufio.Writer` alive while the handler runs, whether the library uses them or not).\n\n")
-	t.header("library", "plain heap B/conn", "plain stack B/conn", "plain total B/conn", "× lariat", "takeover total", "× lariat", "notakeover total", "× lariat")
-	lp := res.get("BenchmarkIdle/mode=plain/lib=lariat", "total-B/conn")
-	lto := res.get("BenchmarkIdle/mode=takeover/lib=lariat", "total-B/conn")
-	lnt := res.get("BenchmarkIdle/mode=notakeover/lib=lariat", "total-B/conn")
-	rows := append(append([]string{}, libs...), "baseline")
-	for _, lib := range rows {
-		pk := "BenchmarkIdle/mode=plain/lib=" + lib
-		tk := "BenchmarkIdle/mode=takeover/lib=" + lib
-		nk := "BenchmarkIdle/mode=notakeover/lib=" + lib
-		pt, tt, nt := res.get(pk, "total-B/conn"), res.get(tk, "total-B/conn"), res.get(nk, "total-B/conn")
-		cell := func(s stat, key string) string {
-			if s.ok {
-				return plain(s)
-			}
-			if _, ok := res.skip(key); ok {
-				return "n/a"
-			}
-			return "–"
-		}
-		t.row(lib, plain(res.get(pk, "heap-B/conn")), plain(res.get(pk, "stack-B/conn")), cell(pt, pk), ratio(pt, lp),
-			cell(tt, tk), ratio(tt, lto), cell(nt, nk), ratio(nt, lnt))
-		if lib != "lariat" && lib != "baseline" {
-			bh.lower("Idle memory, plain", "B/conn", lib, pt, lp)
-			bh.lower("Idle memory, takeover", "B/conn", lib, tt, lto)
-			bh.lower("Idle memory, notakeover", "B/conn", lib, nt, lnt)
-		}
-	}
-	hk := "BenchmarkIdle/mode=hibernate/lib=lariat"
-	ht := res.get(hk, "total-B/conn")
-	t.row("lariat, Hibernate()", plain(res.get(hk, "heap-B/conn")), plain(res.get(hk, "stack-B/conn")), plain(ht), ratio(ht, lp), "", "", "", "")
-	p("\n")
+	idle(&b, m, res, &bh)
 
 	p("## Where lariat is behind\n\n")
 	if len(bh.items) == 0 {
@@ -439,4 +451,128 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 		}
 	}
 	return b.String()
+}
+
+// readRows writes the rows of a read-path table for one kind of message.
+func readRows(t table, res *results, bh *behind, msg, what string, libs []string) {
+	lk := fmt.Sprintf(readKey, msg, "lariat")
+	lr, lrc := res.get(lk, "ns/op"), res.get(lk, "cpu-ns/msg")
+	for _, lib := range libs {
+		key := fmt.Sprintf(readKey, msg, lib)
+		ns, cpu := res.get(key, "ns/op"), res.get(key, "cpu-ns/msg")
+		if !ns.ok {
+			t.row(lib, missing(res, key), "", "", "", "", "", "")
+			continue
+		}
+		t.row(lib, withSpread(ns), withSpread(cpu), plain(res.get(key, "MB/s")), plain(res.get(key, "allocs/msg")), plain(res.get(key, "B/msg")), ratio(ns, lr), ratio(cpu, lrc))
+		if lib != "lariat" {
+			bh.lower(what+", wall time", "ns/msg", lib, ns, lr)
+			bh.lower(what+", CPU time", "ns/msg", lib, cpu, lrc)
+		}
+	}
+}
+
+// ratioOf formats num/den, paired by round, as "×r".
+func ratioOf(num, den stat) string {
+	if !num.ok || !den.ok || den.median == 0 {
+		return "–"
+	}
+	r, _, _ := paired(num, den)
+	return times2(r)
+}
+
+// idle writes the idle-memory section: one table per connection count
+// without compression, lariat's variants (whatever lib=lariat+<name>
+// the run has) beside plain lariat, then one with compression.
+func idle(b *strings.Builder, m machine, res *results, bh *behind) {
+	t := table{b}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("## 5. Memory per idle connection\n\n")
+	p("`BenchmarkIdle`: K connections are upgraded, exchange 4 KiB text messages with the echo server (two, so that whatever a library keeps between messages exists; nine with compression, so that 36 KiB fill any 32 KiB compression window) and then stay idle. ")
+	p("The server process's heap (`HeapAlloc`) and goroutine stacks (`StackInuse`) after two GCs, its resident set (`VmRSS`, after `debug.FreeOSMemory` gave back what is free) and its goroutines are compared with those before the first connection, per connection. ")
+	p("Each measurement has a fresh server process and a client process of its own, so each needs one descriptor per connection: the hard limit on open files here (%s) bounds K. One measurement per library: memory per connection hardly varies from run to run. ", m.fileLimit)
+	p("The servers of gorilla, coder and gobwas read each message into a buffer from a shared pool here, not one kept per connection, so that the numbers are the libraries' own. ")
+	p("*lariat+hibernate* calls `Conn.Hibernate()` after each message. ")
+	p("*baseline* is net/http, a hijack and a goroutine blocked in `Read`, with no WebSocket library: what every row pays before its own state (net/http keeps the hijacked 4 KiB `bufio.Reader` and `bufio.Writer` alive while the handler runs, whether the library uses them or not). RSS also counts what the runtime keeps beside the heap and stacks (span metadata, freed stacks not yet returned), so it is larger than heap + stack.\n\n")
+	ks, variants := idleShape(res)
+	rows := append(append([]string{"lariat"}, variants...), libs[1:]...)
+	rows = append(rows, "baseline")
+	for _, k := range ks {
+		p("**%s connections, no compression**\n\n", num(float64(atoi(k))))
+		t.header("library", "heap B/conn", "stack B/conn", "heap+stack B/conn", "× lariat", "RSS B/conn", "× lariat", "goroutines/conn")
+		lt := res.get(fmt.Sprintf(idleKey, k, "plain", "lariat"), "total-B/conn")
+		lrss := res.get(fmt.Sprintf(idleKey, k, "plain", "lariat"), "rss-B/conn")
+		for _, lib := range rows {
+			key := fmt.Sprintf(idleKey, k, "plain", lib)
+			tot := res.get(key, "total-B/conn")
+			if !tot.ok {
+				t.row(lib, missing(res, key), "", "", "", "", "", "")
+				continue
+			}
+			rss := res.get(key, "rss-B/conn")
+			t.row(lib, plain(res.get(key, "heap-B/conn")), plain(res.get(key, "stack-B/conn")), plain(tot), ratio(tot, lt), plain(rss), ratio(rss, lrss), plain(res.get(key, "goroutines/conn")))
+			if !strings.HasPrefix(lib, "lariat") && lib != "baseline" {
+				bh.lower("Idle memory at "+k+" connections, heap+stack", "B/conn", lib, tot, lt)
+				bh.lower("Idle memory at "+k+" connections, RSS", "B/conn", lib, rss, lrss)
+			}
+		}
+		p("\n")
+	}
+	dk := strings.Split(m.idleDeflate, ",")
+	if len(dk) == 0 || dk[0] == "" {
+		return
+	}
+	k := dk[0]
+	p("**%s connections, permessage-deflate** (fewer: coder keeps a ~1.2 MB compressor per connection with takeover), heap+stack and RSS per connection:\n\n", num(float64(atoi(k))))
+	t.header("library", "takeover heap+stack", "× lariat", "takeover RSS", "notakeover heap+stack", "× lariat", "notakeover RSS")
+	lto := res.get(fmt.Sprintf(idleKey, k, "takeover", "lariat"), "total-B/conn")
+	lnt := res.get(fmt.Sprintf(idleKey, k, "notakeover", "lariat"), "total-B/conn")
+	for _, lib := range libs {
+		tk, nk := fmt.Sprintf(idleKey, k, "takeover", lib), fmt.Sprintf(idleKey, k, "notakeover", lib)
+		tt, nt := res.get(tk, "total-B/conn"), res.get(nk, "total-B/conn")
+		cell := func(s stat, key string) string {
+			if s.ok {
+				return plain(s)
+			}
+			if _, ok := res.skip(key); ok {
+				return "n/a"
+			}
+			return "–"
+		}
+		t.row(lib, cell(tt, tk), ratio(tt, lto), plain(res.get(tk, "rss-B/conn")), cell(nt, nk), ratio(nt, lnt), plain(res.get(nk, "rss-B/conn")))
+		if lib != "lariat" {
+			bh.lower("Idle memory, takeover", "B/conn", lib, tt, lto)
+			bh.lower("Idle memory, notakeover", "B/conn", lib, nt, lnt)
+		}
+	}
+	p("\n")
+}
+
+// idleShape returns the connection counts of the plain idle runs and the
+// lariat variants measured, in order.
+func idleShape(res *results) (ks, variants []string) {
+	for key := range res.values {
+		rest, ok := strings.CutPrefix(key, "BenchmarkIdle/conns=")
+		if !ok {
+			continue
+		}
+		f := strings.Split(rest, "/")
+		if len(f) != 3 || f[1] != "mode=plain" {
+			continue
+		}
+		if !slices.Contains(ks, f[0]) {
+			ks = append(ks, f[0])
+		}
+		if v := strings.TrimPrefix(f[2], "lib="); strings.HasPrefix(v, "lariat+") && !slices.Contains(variants, v) {
+			variants = append(variants, v)
+		}
+	}
+	slices.SortFunc(ks, func(a, b string) int { return atoi(a) - atoi(b) })
+	slices.Sort(variants)
+	return ks, variants
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

@@ -29,8 +29,8 @@
 // as UTF-8 as it arrives (invalid text closes with 1007 at the first bad
 // byte, compressed or not). A message larger than Options.MaxMessageSize
 // (1 MiB by default) closes with 1009 as soon as its size is known; memory
-// for a message grows with the bytes that arrive, never with the length a
-// header declares.
+// for a message grows with the bytes that arrive (at most 32 KiB ahead of
+// them), never with the length a header declares.
 //
 // # Control frames and timeouts
 //

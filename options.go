@@ -43,8 +43,9 @@ type Options struct {
 	// (and inflation, with compression); a larger one closes the
 	// connection with 1009 as soon as its size is known to be too big.
 	// Zero or less means 1 MiB. Memory for a message grows with the bytes
-	// that arrive, never with the length a frame header declares, so a
-	// large limit costs nothing until a large message really comes.
+	// that arrive, at most 32 KiB ahead of them, never with the length a
+	// frame header declares, so a large limit costs nothing until a large
+	// message really comes.
 	MaxMessageSize int64
 
 	// SkipUTF8Validation turns off the validation of text messages. By

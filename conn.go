@@ -52,6 +52,7 @@ type Conn struct {
 
 	// Timers: connection goroutine only (see timers.go).
 	readSeen   bool      // a read happened since the timers last looked
+	quiet      bool      // when the timers last looked, none had
 	quietSince time.Time // no read is known to have happened since
 	pinged     bool      // an automatic ping went out since quietSince
 	msgSeen    uint32    // cur.seq when the timers last saw a message

@@ -238,6 +238,9 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		c.state.Store(connBusy)
 		if n > 0 {
 			c.readSeen = true
+			if c.quiet {
+				c.resumeTimers()
+			}
 			return n, nil
 		}
 		if err == nil {

@@ -9,7 +9,8 @@ import "time"
 // (readSeen), and the clock is read when the deadline fires.
 //
 // A check that finds reads since the last one moves quietSince to now and
-// looks again a quarter of the timeout later. One that finds none lets
+// looks again a quarter of the timeout later, as does the first read
+// after a check that found none. One that finds none lets
 // the deadline run to quietSince plus half the idle timeout, when a ping
 // goes out, and then to quietSince plus the whole timeout, when the
 // connection is closed unless the pong, or anything else, came back. So a
@@ -24,6 +25,7 @@ import "time"
 // timers acts on whichever timer has expired and plans the next deadline.
 func (c *Conn) timers() error {
 	now := time.Now()
+	c.quiet = !c.readSeen
 	if c.readSeen {
 		c.readSeen, c.quietSince, c.pinged = false, now, false
 	}
@@ -46,6 +48,15 @@ func (c *Conn) timers() error {
 	}
 	c.planDeadline(now)
 	return nil
+}
+
+// resumeTimers restarts the timers as a check that saw reads would: the
+// first read after a quiet spell, which may begin a message, must not
+// wait for a deadline planned for silence.
+func (c *Conn) resumeTimers() {
+	c.quiet, c.readSeen, c.pinged = false, false, false
+	c.quietSince = time.Now()
+	c.planDeadline(c.quietSince)
 }
 
 // planDeadline chooses the next read deadline: the next check of the

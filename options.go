@@ -59,6 +59,11 @@ type Options struct {
 	// their bytes arrive.
 	ReadBufferSize, WriteBufferSize int
 
+	// HibernateAfter makes a connection that has received nothing for
+	// this long hibernate by itself, as if a callback had called
+	// Conn.Hibernate. Zero means 10 s; a negative value disables it.
+	HibernateAfter time.Duration
+
 	// MailboxSize and MailboxBytes bound what Post may queue for one
 	// connection: at most MailboxSize messages (zero means 1024) holding
 	// at most MailboxBytes bytes (zero means 1 MiB) of []byte, string and
@@ -82,6 +87,7 @@ const (
 	defaultMessageTimeout = 60 * time.Second
 	defaultWriteTimeout   = 30 * time.Second
 	defaultCloseTimeout   = 3 * time.Second
+	defaultHibernateAfter = 10 * time.Second
 	defaultMaxMessageSize = 1 << 20
 	defaultBufferSize     = 4096
 	minBufferSize         = 256
@@ -99,6 +105,7 @@ func (o Options) withDefaults() Options {
 	def(&o.IdleTimeout, defaultIdleTimeout)
 	def(&o.MessageTimeout, defaultMessageTimeout)
 	def(&o.WriteTimeout, defaultWriteTimeout)
+	def(&o.HibernateAfter, defaultHibernateAfter)
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = defaultCloseTimeout
 	}

@@ -21,6 +21,11 @@ import "time"
 // The message timeout counts from the first check that sees a message in
 // progress, so it fires between 1 and 1.25 MessageTimeouts after the
 // message began.
+//
+// HibernateAfter is one more deadline, HibernateAfter after quietSince or
+// after the last check that saw Info run, whichever is later: so a
+// connection hibernates between 1 and 2 HibernateAfters after it last
+// received anything, from its peer or through Post.
 
 // timers acts on whichever timer has expired and plans the next deadline.
 func (c *Conn) timers() error {
@@ -28,6 +33,9 @@ func (c *Conn) timers() error {
 	c.quiet = !c.readSeen
 	if c.readSeen {
 		c.readSeen, c.quietSince, c.pinged = false, now, false
+	}
+	if c.mailSeen {
+		c.mailSeen, c.hibSince = false, now
 	}
 	inMessage := c.cur.op != 0
 	if inMessage && c.msgSeen != c.cur.seq {
@@ -46,8 +54,32 @@ func (c *Conn) timers() error {
 			return err
 		}
 	}
+	if after := c.opts.HibernateAfter; after > 0 && now.Sub(c.activeSince()) >= after {
+		c.hibernate = true
+	}
+	c.lull = false
 	c.planDeadline(now)
 	return nil
+}
+
+// activeSince is when the connection last received something, as far as
+// the timers know: from its peer, or through Post.
+func (c *Conn) activeSince() time.Time {
+	if c.hibSince.After(c.quietSince) {
+		return c.hibSince
+	}
+	return c.quietSince
+}
+
+// posted notes that Info is about to run: a post ends hibernation, as a
+// message does, and counts as activity for HibernateAfter.
+func (c *Conn) posted() {
+	c.mailSeen = true
+	if c.hibernate {
+		c.hibernate = false
+		c.hibSince = time.Now()
+		c.planDeadline(c.hibSince)
+	}
 }
 
 // resumeTimers restarts the timers as a check that saw reads would: the
@@ -88,6 +120,9 @@ func (c *Conn) planDeadline(now time.Time) {
 	}
 	if msg > 0 && c.cur.op != 0 && c.msgSeen == c.cur.seq {
 		earliest(c.msgSince.Add(msg))
+	}
+	if after := c.opts.HibernateAfter; after > 0 && !c.hibernate {
+		earliest(c.activeSince().Add(after))
 	}
 	c.rdl, c.rdlStale = t, true
 }

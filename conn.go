@@ -13,7 +13,7 @@ import (
 )
 
 // Conn is one WebSocket connection, run by lariat on a goroutine of its
-// own.
+// own, or, while it is parked (see Hibernate), on none.
 //
 // Conn's methods are for use inside the Handler's callbacks, on that
 // goroutine; calling them from elsewhere is a data race. The exceptions,
@@ -45,7 +45,7 @@ type Conn struct {
 	rbuf      []byte // nil while hibernating
 	r, w      int
 	remaining int64
-	tiny      [1]byte // what a hibernating connection reads into, off a socket
+	tiny      [1]byte // what a hibernating connection reads into, but on a plain socket
 	mbp       *[]byte // the message being reassembled, when not in place
 	zbp       *[]byte // compressed bytes of an x-webkit-deflate-frame frame
 	cur       message
@@ -468,10 +468,22 @@ func (c *Conn) SetMaxMessageSize(n int64) {
 	c.codec.setMaxMessageSize(n)
 }
 
-// Hibernate returns the connection's read buffer and compression state
-// to shared pools until the next byte arrives from the peer, so an idle
-// connection costs little more than its goroutine. It takes effect when
-// the connection next waits for the peer with no message in progress,
-// and lasts until the peer sends: call it again to hibernate again.
-// (Cowboy: hibernate.)
+// Hibernate makes the connection give back everything it can while it
+// waits for its peer: its buffers and compression context go back to
+// shared pools, and on Linux, over a plain TCP or Unix socket, its
+// goroutine ends too. Such a parked connection is a struct of about
+// 1.6 KB in all, watched by a poller shared by the process, and it
+// wakes on a new goroutine when data, a post, Shutdown or one of its
+// timers (the idle timeout, the automatic ping) comes; callbacks still
+// run one at a time and in order. Elsewhere (another OS, TLS, a wrapped
+// net.Conn, or reading paused with SetActive(false)) the goroutine
+// stays, without buffers.
+//
+// Hibernation takes effect when the connection next waits for the peer
+// with no message in progress, and lasts until the next message or post:
+// call Hibernate again, in Handle and Info, to hibernate again. Pings and
+// pongs from the peer, and the connection's own timers, wake it only
+// briefly. A wake-up costs a few µs more than waiting on a goroutine
+// (see Options.HibernateAfter, which makes quiet connections hibernate
+// by themselves). (Cowboy: hibernate.)
 func (c *Conn) Hibernate() { c.hibernate = true }

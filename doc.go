@@ -45,7 +45,9 @@
 // connection only through [Conn.Post], which is safe for concurrent use,
 // never blocks, and is bounded by Options.MailboxSize. A connection costs
 // one goroutine, started when the upgrade succeeds: ServeHTTP returns then,
-// so that net/http frees the buffers it held for the request.
+// so that net/http frees the buffers it held for the request. On Linux, a
+// hibernating connection over a plain socket parks without one, and
+// resumes on a new goroutine: callbacks never overlap either way.
 //
 // # Origins
 //
@@ -56,9 +58,22 @@
 // # Buffers
 //
 // A Frame's payload aliases the connection's buffers and is valid until the
-// callback returns; [Frame.Clone] copies it. Each connection holds a 4 KiB
-// read buffer and a 4 KiB write buffer from shared pools, plus, while a
-// message larger than half the read buffer is arriving, a pooled buffer of
-// that message's size. [Conn.Hibernate] returns the read and write buffers
-// to the pools until the peer next sends something.
+// callback returns; [Frame.Clone] copies it. A connection takes a 4 KiB
+// read buffer and a 4 KiB write buffer from shared pools while it uses
+// them, plus, while a message larger than half the read buffer is
+// arriving, a pooled buffer of that message's size. The write buffer goes
+// back once the frames in it are written; over a plain TCP or Unix socket
+// the read buffer goes back whenever the socket has nothing to read.
+//
+// # Idle connections
+//
+// Measured on Linux with 10,000 and 19,000 idle connections (see
+// TestParkMemory), an idle connection costs the server about 6.1 KB
+// (heap and goroutine stack; 7.1 KB resident), 10.1 KB over a transport
+// that is not a plain socket, such as TLS, where it keeps its read
+// buffer. A hibernating one ([Conn.Hibernate]) gives back its buffers
+// and compression context; on Linux over a plain socket it also parks,
+// with no goroutine, and costs about 1.6 KB (2.5 KB resident). By
+// default a connection that has received nothing for 10 to 20 s
+// hibernates by itself (Options.HibernateAfter).
 package lariat

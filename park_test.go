@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lariat-ws/lariat/internal/wstest"
@@ -214,4 +215,82 @@ func TestHibernateTransports(t *testing.T) {
 			echo("awake again")
 		})
 	}
+}
+
+func TestHibernateAfterDefault(t *testing.T) {
+	for _, tt := range []struct{ set, want time.Duration }{
+		{0, 10 * time.Second},
+		{-1, -1},
+		{time.Minute, time.Minute},
+	} {
+		if got := (Options{HibernateAfter: tt.set}).withDefaults().HibernateAfter; got != tt.want {
+			t.Errorf("HibernateAfter %v: in force %v, want %v", tt.set, got, tt.want)
+		}
+	}
+}
+
+// TestHibernateAfterTimers runs a connection over net.Pipe, which cannot
+// park, in a synctest bubble, to see when it hibernates: not while its
+// peer sends or posts come, and between 1 and 2 HibernateAfters after the
+// last of them; the peer's ping wakes it only briefly, its message ends
+// the hibernation. Info tells whether the connection holds its read
+// buffer, which a hibernating one on this transport gives back.
+func TestHibernateAfterTimers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const after = 10 * time.Second
+		client, server := net.Pipe()
+		holding := make(chan bool)
+		h := newRecorder()
+		h.onInfo = func(c *Conn, msg any) error {
+			holding <- c.rbuf != nil
+			return nil
+		}
+		c := newTestConn(server, h, Options{HibernateAfter: after, IdleTimeout: -1}, VersionRFC6455)
+		go c.serve()
+		br := bufio.NewReader(client)
+		send := func(op byte, p string) {
+			t.Helper()
+			client.Write(wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: op, Payload: []byte(p), Masked: true}))
+			if f, err := wstest.ReadFrameFrom(br, 1<<10); err != nil || string(f.Payload) != p {
+				t.Fatalf("answer to %q: %v %v", p, f, err)
+			}
+		}
+		awake := func() bool { // a post, which counts as activity
+			c.Post("look")
+			return <-holding
+		}
+		for range 6 { // a message every 9 s
+			send(wstest.OpText, "still here")
+			time.Sleep(after - time.Second)
+		}
+		if !awake() {
+			t.Fatal("hibernated while messages came every 9 s")
+		}
+		for i := range 6 { // then a post every 9 s
+			time.Sleep(after - time.Second)
+			if !awake() {
+				t.Fatalf("hibernated after %d posts 9 s apart", i+1)
+			}
+		}
+		time.Sleep(2*after + time.Second)
+		if awake() {
+			t.Fatal("awake after 2 HibernateAfters of silence")
+		}
+		// The post ended the hibernation; silence brings it back. Then a
+		// ping wakes it, and it hibernates again at once.
+		time.Sleep(2*after + time.Second)
+		send(wstest.OpPing, "ping")
+		synctest.Wait()
+		if awake() {
+			t.Fatal("awake after a ping")
+		}
+		time.Sleep(2*after + time.Second)
+		send(wstest.OpText, "message")
+		synctest.Wait()
+		if !awake() {
+			t.Fatal("hibernating after a message")
+		}
+		client.Close()
+		h.reason(t)
+	})
 }

@@ -6,13 +6,14 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/lariat-ws/lariat/internal/deflate"
 )
 
 // Conn is one WebSocket connection, run by lariat on a goroutine of its
-// own.
+// own, or, while it is parked (see Hibernate), on none.
 //
 // Conn's methods are for use inside the Handler's callbacks, on that
 // goroutine; calling them from elsewhere is a data race. The exceptions,
@@ -33,8 +34,8 @@ type Conn struct {
 	codec    codec
 	version  Version
 	protocol string
-	opts     Options // in force, with defaults filled in
-	base     Options // as the upgrade set them: what zero restores
+	opts     Options    // in force, with defaults filled in
+	base     restorable // as the upgrade set them: what zero restores
 	srv      *Upgrader
 
 	// Reading: connection goroutine only. The unread bytes are
@@ -44,7 +45,7 @@ type Conn struct {
 	rbuf      []byte // nil while hibernating
 	r, w      int
 	remaining int64
-	tiny      [1]byte // what a hibernating connection reads into
+	tiny      [1]byte // what a hibernating connection reads into, but on a plain socket
 	mbp       *[]byte // the message being reassembled, when not in place
 	zbp       *[]byte // compressed bytes of an x-webkit-deflate-frame frame
 	cur       message
@@ -52,6 +53,9 @@ type Conn struct {
 
 	// Timers: connection goroutine only (see timers.go).
 	readSeen   bool      // a read happened since the timers last looked
+	quiet      bool      // when the timers last looked, none had
+	mailSeen   bool      // Info ran since the timers last looked
+	hibSince   time.Time // when the timers last saw that Info had run
 	quietSince time.Time // no read is known to have happened since
 	pinged     bool      // an automatic ping went out since quietSince
 	msgSeen    uint32    // cur.seq when the timers last saw a message
@@ -73,7 +77,22 @@ type Conn struct {
 	iov   net.Buffers
 	iova  [3][]byte
 
+	// Reading a plain socket through its descriptor, which lets the
+	// connection wait without a read buffer, and park (see park.go):
+	// connection goroutine only, except the poller's fields.
+	sock     syscall.RawConn       // nil when nc is not a plain socket
+	sockRead func(fd uintptr) bool // c.readSocket, bound once
+	sockN    int                   // what readSocket read
+	sockErr  error                 // and how it ended
+	lullSeq  uint32                // cur.seq when the peer woke the connection
+	lull     bool                  // woken from hibernation, and no message since lullSeq
+	noPark   bool                  // the poller refused this connection
+	pfd      int32                 // poller: the descriptor while registered
+	pgen     uint32                // poller: the registration's generation
+	pslot    int32                 // poller: 1 + index in the timer heap; 0 when not in it
+
 	// Commands and the close handshake: connection goroutine only.
+	initDone  bool // Init has run
 	active    bool
 	hibernate bool
 	closeSent bool // a close frame is queued: nothing more may be sent
@@ -90,13 +109,19 @@ type Conn struct {
 	hasMail    atomic.Bool  // inbox is not empty
 	goingAway  atomic.Bool  // Shutdown asked for a 1001 close
 	cut        atomic.Bool  // Shutdown ran out of time and closed the socket
-	state      atomic.Int32 // connBusy, connReading or connPaused
+	state      atomic.Int32 // connBusy, connReading, ... (see below)
 	wake       chan struct{}
 
 	// Topics: the Hub subscriptions and backlog (hub.go), and the topic
 	// of the delivery HandleTopic is being called for.
 	topics   *subscriber
 	curTopic string
+}
+
+// restorable holds the options that a Conn method given zero restores.
+type restorable struct {
+	IdleTimeout    time.Duration
+	MaxMessageSize int64
 }
 
 // message is the data message being reassembled.
@@ -110,10 +135,15 @@ type message struct {
 }
 
 // The states of the connection goroutine, as Post's wake-up needs them.
+// A parked connection has no goroutine: the first to move it from
+// connParked to connBusy starts one (see park.go).
 const (
-	connBusy int32 = iota
-	connReading
-	connPaused
+	connBusy    int32 = iota
+	connReading       // blocked reading: a past read deadline wakes it
+	connPaused        // waiting in pause: c.wake wakes it
+	connParking       // leaving its goroutine to park; a wake makes it connStaying
+	connStaying       // woken while parking: the goroutine goes on
+	connParked        // no goroutine
 )
 
 // newConn makes the connection for a completed handshake: buffered holds
@@ -126,7 +156,7 @@ func newConn(u *Upgrader, nc net.Conn, h Handler, hs *Handshake, buffered []byte
 		version:  hs.Version,
 		protocol: hs.Protocol,
 		opts:     opts,
-		base:     opts,
+		base:     restorable{opts.IdleTimeout, opts.MaxMessageSize},
 		srv:      u,
 		active:   true,
 		wake:     make(chan struct{}, 1),
@@ -136,6 +166,9 @@ func newConn(u *Upgrader, nc net.Conn, h Handler, hs *Handshake, buffered []byte
 		c.codec = newHixieCodec(hs.Version, opts.MaxMessageSize)
 	} else {
 		c.codec = rfc6455{}
+	}
+	if c.sock = socketOf(nc); c.sock != nil {
+		c.sockRead = c.readSocket
 	}
 	c.setReadBuf(getBuf(max(opts.ReadBufferSize, len(buffered))))
 	c.w = copy(c.rbuf, buffered)
@@ -203,26 +236,40 @@ func (c *Conn) startFailed(err error) {
 }
 
 // serve runs the connection until it ends and Terminate has returned,
-// then gives back its Upgrader slot. Nothing that happens on the
-// connection, not even a panic in lariat itself, reaches the process: as
-// net/http does for each connection, a panic is logged and ends only this
-// connection, with ReasonCrash.
+// then gives back its Upgrader slot; or until it parks, when the goroutine
+// returns and a wake-up runs serve again on a new one. Nothing that
+// happens on the connection, not even a panic in lariat itself, reaches
+// the process: as net/http does for each connection, a panic is logged
+// and ends only this connection, with ReasonCrash.
 func (c *Conn) serve() {
+	r, parked := c.runToEnd()
+	if parked {
+		return // c belongs to whoever wakes it now
+	}
+	// The connection has ended.
 	defer c.srv.done(c)
-	r := c.runToEnd()
 	c.closeTransport(&r)
 	c.releaseBuffers()
 	c.terminate(r)
 }
 
-// runToEnd runs the connection and returns how it ended.
-func (c *Conn) runToEnd() (r Reason) {
+// runToEnd runs the connection and returns how it ended, or reports that
+// it parked.
+func (c *Conn) runToEnd() (r Reason, parked bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			r = c.crashed(v)
+			r, parked = c.crashed(v), false
 		}
 	}()
-	return c.finish(c.run())
+	for {
+		err := c.run()
+		if err != errParked {
+			return c.finish(err), false
+		}
+		if c.park() {
+			return Reason{}, true
+		}
+	}
 }
 
 // crashed turns a panic inside lariat into the connection's end: the
@@ -240,11 +287,16 @@ func (c *Conn) crashed(v any) (r Reason) {
 	return c.finish(fail(ReasonCrash, "internal error", perr))
 }
 
-// run calls Init, then reads and dispatches events until something ends
-// the connection, and returns that.
+// run calls Init, the first time, then reads and dispatches events until
+// something ends the connection, and returns that, or errParked. The
+// codecs' next can be called again after errParked: the connection parks
+// only between frames, with nothing unread.
 func (c *Conn) run() error {
-	if err := c.invoke(callInit, Frame{}, nil); err != nil {
-		return err
+	if !c.initDone {
+		c.initDone = true
+		if err := c.invoke(callInit, Frame{}, nil); err != nil {
+			return err
+		}
 	}
 	for {
 		ev, err := c.codec.next(c)
@@ -428,10 +480,22 @@ func (c *Conn) SetMaxMessageSize(n int64) {
 	c.codec.setMaxMessageSize(n)
 }
 
-// Hibernate returns the connection's read buffer and compression state
-// to shared pools until the next byte arrives from the peer, so an idle
-// connection costs little more than its goroutine. It takes effect when
-// the connection next waits for the peer with no message in progress,
-// and lasts until the peer sends: call it again to hibernate again.
-// (Cowboy: hibernate.)
+// Hibernate makes the connection give back everything it can while it
+// waits for its peer: its buffers and compression context go back to
+// shared pools, and on Linux, over a plain TCP or Unix socket, its
+// goroutine ends too. Such a parked connection is a struct of about
+// 1.6 KB in all, watched by a poller shared by the process, and it
+// wakes on a new goroutine when data, a post, Shutdown or one of its
+// timers (the idle timeout, the automatic ping) comes; callbacks still
+// run one at a time and in order. Elsewhere (another OS, TLS, a wrapped
+// net.Conn, or reading paused with SetActive(false)) the goroutine
+// stays, without buffers.
+//
+// Hibernation takes effect when the connection next waits for the peer
+// with no message in progress, and lasts until the next message or post:
+// call Hibernate again, in Handle and Info, to hibernate again. Pings and
+// pongs from the peer, and the connection's own timers, wake it only
+// briefly. A wake-up costs a few µs more than waiting on a goroutine
+// (see Options.HibernateAfter, which makes quiet connections hibernate
+// by themselves). (Cowboy: hibernate.)
 func (c *Conn) Hibernate() { c.hibernate = true }

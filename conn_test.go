@@ -117,16 +117,16 @@ func serve(t *testing.T, h Handler, opts ...func(*Upgrader)) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/"
 }
 
-// waitNoConnGoroutines fails the test if a connection goroutine outlives
-// it. httptest.Server.Close does not wait for hijacked connections, so
-// this looks at the stacks.
+// waitNoConnGoroutines fails the test if a connection goroutine, or a
+// parked connection, outlives it. httptest.Server.Close does not wait for
+// hijacked connections, so this looks at the stacks.
 func waitNoConnGoroutines(t *testing.T) {
 	t.Helper()
 	var buf []byte
 	for range 500 {
 		buf = make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
-		if !bytes.Contains(buf, []byte("lariat.(*Conn).serve")) {
+		if !bytes.Contains(buf, []byte("lariat.(*Conn).serve")) && registered() == 0 {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)

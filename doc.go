@@ -49,7 +49,9 @@
 // never blocks, and is bounded by Options.MailboxSize and MailboxBytes.
 // Every post Post accepts reaches Info exactly once. A connection costs
 // one goroutine, started when the upgrade succeeds: ServeHTTP returns
-// then, so that net/http frees the buffers it held for the request.
+// then, so that net/http frees the buffers it held for the request. On
+// Linux, a hibernating connection over a plain socket parks without one,
+// and resumes on a new goroutine: callbacks never overlap either way.
 //
 // # Topics
 //
@@ -92,11 +94,23 @@
 //
 // # Buffers
 //
-// A Frame's payload aliases the connection's buffers and is valid until
-// the callback returns; [Frame.Clone] copies it. A connection takes its
-// 4 KiB read buffer from a shared pool while it reads and its write buffer
-// only while frames wait to be written; frames sent in callbacks leave
-// together when the connection is about to wait for the peer.
-// [Conn.Hibernate] also gives the read buffer back until the peer next
-// sends something.
+// A Frame's payload aliases the connection's buffers and is valid until the
+// callback returns; [Frame.Clone] copies it. A connection takes a 4 KiB
+// read buffer and its write buffer from shared pools while it uses them:
+// the write buffer goes back once the frames in it are written, and over a
+// plain TCP or Unix socket the read buffer goes back whenever the socket
+// has nothing to read. Frames sent in callbacks leave together when the
+// connection is about to wait for the peer.
+//
+// # Idle connections
+//
+// Measured on Linux with 10,000 and 19,000 idle connections (see
+// TestParkMemory), an idle connection costs the server about 6.1 KB
+// (heap and goroutine stack; 7.1 KB resident), 10.1 KB over a transport
+// that is not a plain socket, such as TLS, where it keeps its read
+// buffer. A hibernating one ([Conn.Hibernate]) gives back its buffers
+// and compression context; on Linux over a plain socket it also parks,
+// with no goroutine, and costs about 1.6 KB (2.5 KB resident). By
+// default a connection that has received nothing for 10 to 20 s
+// hibernates by itself (Options.HibernateAfter).
 package lariat

@@ -73,8 +73,10 @@ func (c *Conn) takeMail(dead bool) []any {
 	return batch
 }
 
-// deliverMail hands every posted message, in order, to Info.
+// deliverMail hands every posted message, in order, to Info. A post ends
+// hibernation, as a message does.
 func (c *Conn) deliverMail() error {
+	c.posted()
 	batch := c.takeMail(false)
 	for i, msg := range batch {
 		batch[i] = nil
@@ -105,7 +107,8 @@ func (c *Conn) drainMailbox() {
 	}
 }
 
-// kick wakes the connection goroutine if it is blocked reading or paused.
+// kick wakes the connection goroutine if it is blocked reading or paused,
+// and the connection if it is parked.
 func (c *Conn) kick() {
 	switch c.state.Load() {
 	case connReading:
@@ -115,5 +118,7 @@ func (c *Conn) kick() {
 		case c.wake <- struct{}{}:
 		default:
 		}
+	case connParking, connParked:
+		c.wakeParked()
 	}
 }

@@ -36,33 +36,74 @@ func (c *Conn) readHeader() (header, error) {
 	}
 }
 
-// fill reads more bytes into the read buffer, keeping the unread ones. A
-// hibernating connection gives its buffer back first, when nothing is
-// unread and no message or frame is in progress, and waits for the
-// peer's next byte without one.
+// fill reads more bytes into the read buffer, keeping the unread ones.
+//
+// A hibernating connection gives back its read buffer and compression
+// state when nothing is unread and no message or frame is in progress,
+// and waits for the peer without them: on a plain socket it may park
+// (see park.go), and on other transports it waits for one byte. A
+// connection that the peer woke from hibernation with control frames
+// only (the pong to an automatic ping) hibernates again.
 func (c *Conn) fill() error {
-	if c.r == c.w && c.hibernate && c.cur.op == 0 && c.remaining == 0 && c.rbuf != nil {
-		putBuf(c.rbp)
-		c.rbp, c.rbuf, c.r, c.w = nil, nil, 0, 0
-		if c.comp != nil {
-			c.comp.Release()
-			c.decomp.Release()
+	for {
+		if c.r == c.w && c.cur.op == 0 && c.remaining == 0 {
+			if c.lull && c.lullSeq == c.cur.seq {
+				c.lull, c.hibernate = false, true
+				c.planDeadline(time.Time{}) // as planned before the wake-up
+			}
+			if c.hibernate {
+				c.hibernateNow()
+			}
 		}
-	}
-	if c.rbuf == nil {
-		if _, err := c.readSome(c.tiny[:]); err != nil {
+		if c.rbuf == nil && c.sock == nil {
+			if _, err := c.readSome(c.tiny[:]); err != nil {
+				return err
+			}
+			c.setReadBuf(getBuf(c.opts.ReadBufferSize))
+			c.rbuf[0] = c.tiny[0]
+			c.r, c.w = 0, 1
+			c.awoke()
+			return nil
+		}
+		if c.rbuf != nil {
+			c.compact()
+		}
+		n, err := c.readSome(nil)
+		c.w += n
+		if n > 0 && c.hibernate {
+			c.awoke()
+		}
+		if err != errRefill {
 			return err
 		}
-		c.hibernate = false
-		c.setReadBuf(getBuf(c.opts.ReadBufferSize))
-		c.rbuf[0] = c.tiny[0]
-		c.r, c.w = 0, 1
-		return nil
 	}
-	c.compact()
-	n, err := c.readSome(c.rbuf[c.w:])
-	c.w += n
-	return err
+}
+
+// errRefill sends readSome's caller back to the top of fill: the timers
+// turned hibernation on.
+var errRefill = errors.New("lariat: hibernate now")
+
+// hibernateNow gives back the read buffer and the compression state.
+func (c *Conn) hibernateNow() {
+	if c.rbuf != nil {
+		putBuf(c.rbp)
+		c.rbp, c.rbuf, c.r, c.w = nil, nil, 0, 0
+	}
+	if c.comp != nil {
+		c.comp.Release()
+		c.decomp.Release()
+	}
+}
+
+// awoke ends hibernation, or the wait for one byte after a post ended
+// it: the peer sent something. The timers start afresh, as after a check
+// that saw reads.
+func (c *Conn) awoke() {
+	if c.hibernate {
+		c.lull, c.lullSeq = true, c.cur.seq
+	}
+	c.hibernate = false
+	c.resumeTimers()
 }
 
 // compact makes room at the end of the read buffer.
@@ -210,9 +251,12 @@ func (c *Conn) inflateInto(validate bool) error {
 
 const maxInt = int(^uint(0) >> 1)
 
-// readSome reads from the transport into p and, while it waits, flushes
-// what callbacks sent, delivers the mailbox to Info, honours
-// SetActive(false), Shutdown and the timers. It returns n > 0 or an error.
+// readSome reads from the transport into p, or into the read buffer
+// when p is nil, and, while it waits, flushes what callbacks sent,
+// delivers the mailbox to Info, honours SetActive(false), Shutdown and
+// the timers. It returns n > 0 or an error: errParked when the
+// connection is to park, errRefill when the timers turned hibernation
+// on and p is nil.
 func (c *Conn) readSome(p []byte) (int, error) {
 	for {
 		if c.goingAway.Load() {
@@ -246,10 +290,16 @@ func (c *Conn) readSome(p []byte) (int, error) {
 			c.state.Store(connBusy)
 			continue
 		}
-		n, err := c.nc.Read(p)
+		n, err := c.read(p)
+		if err == errParked {
+			return 0, err // in state connParking: see park
+		}
 		c.state.Store(connBusy)
 		if n > 0 {
 			c.readSeen = true
+			if c.quiet {
+				c.resumeTimers()
+			}
 			return n, nil
 		}
 		if err == nil {
@@ -264,7 +314,29 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		if err := c.timers(); err != nil {
 			return 0, err
 		}
+		if p == nil && c.hibernate {
+			return 0, errRefill
+		}
 	}
+}
+
+// read reads once from the transport into p, or into the read buffer
+// when p is nil: through the descriptor of a plain socket, which gives
+// the buffer back while it waits.
+func (c *Conn) read(p []byte) (int, error) {
+	switch {
+	case p != nil:
+		return c.nc.Read(p)
+	case c.sock != nil:
+		err := c.sock.Read(c.sockRead)
+		n := c.sockN
+		c.sockN = 0
+		if err == nil {
+			err, c.sockErr = c.sockErr, nil
+		}
+		return n, err
+	}
+	return c.nc.Read(c.rbuf[c.w:])
 }
 
 // pause waits, while reading is paused, for a post, Shutdown or the next

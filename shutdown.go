@@ -146,6 +146,7 @@ func (u *Upgrader) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.cut.Store(true)
 		c.nc.Close()
+		c.kick() // a parked connection has no read to fail
 	}
 	return ctx.Err()
 }
@@ -176,7 +177,7 @@ func (u *Upgrader) snapshotLocked() []*Conn {
 }
 
 // goAway asks the connection to close with 1001 as soon as its goroutine
-// is free: at once if it is waiting for the peer or paused.
+// is free: at once if it is waiting for the peer, paused or parked.
 func (c *Conn) goAway() {
 	c.goingAway.Store(true)
 	c.kick()

@@ -9,7 +9,8 @@ import "time"
 // (readSeen), and the clock is read when the deadline fires.
 //
 // A check that finds reads since the last one moves quietSince to now and
-// looks again a quarter of the timeout later. One that finds none lets
+// looks again a quarter of the timeout later, as does the first read
+// after a check that found none. One that finds none lets
 // the deadline run to quietSince plus half the idle timeout, when a ping
 // goes out, and then to quietSince plus the whole timeout, when the
 // connection is closed unless the pong, or anything else, came back. So a
@@ -21,12 +22,21 @@ import "time"
 // the bytes already read, and so may take a while, reads the clock when
 // it begins (messageStarted), and its deadline is set then. Messages that
 // arrive whole, as pipelined small ones do, cost no clock read.
+//
+// HibernateAfter is one more deadline, HibernateAfter after quietSince or
+// after the last check that saw Info run, whichever is later: so a
+// connection hibernates between 1 and 2 HibernateAfters after it last
+// received anything, from its peer or through Post.
 
 // timers acts on whichever timer has expired and plans the next deadline.
 func (c *Conn) timers() error {
 	now := time.Now()
+	c.quiet = !c.readSeen
 	if c.readSeen {
 		c.readSeen, c.quietSince, c.pinged = false, now, false
+	}
+	if c.mailSeen {
+		c.mailSeen, c.hibSince = false, now
 	}
 	inMessage := c.cur.op != 0
 	if inMessage && c.msgSeen != c.cur.seq {
@@ -45,6 +55,10 @@ func (c *Conn) timers() error {
 			return err
 		}
 	}
+	if after := c.opts.HibernateAfter; after > 0 && now.Sub(c.activeSince()) >= after {
+		c.hibernate = true
+	}
+	c.lull = false
 	c.planDeadline(now)
 	return nil
 }
@@ -60,6 +74,35 @@ func (c *Conn) messageStarted() {
 	if at := now.Add(c.opts.MessageTimeout); c.rdl.IsZero() || at.Before(c.rdl) {
 		c.rdl, c.rdlStale = at, true
 	}
+}
+
+// activeSince is when the connection last received something, as far as
+// the timers know: from its peer, or through Post.
+func (c *Conn) activeSince() time.Time {
+	if c.hibSince.After(c.quietSince) {
+		return c.hibSince
+	}
+	return c.quietSince
+}
+
+// posted notes that Info is about to run: a post ends hibernation, as a
+// message does, and counts as activity for HibernateAfter.
+func (c *Conn) posted() {
+	c.mailSeen = true
+	if c.hibernate {
+		c.hibernate = false
+		c.hibSince = time.Now()
+		c.planDeadline(c.hibSince)
+	}
+}
+
+// resumeTimers restarts the timers as a check that saw reads would: the
+// first read after a quiet spell, which may begin a message, must not
+// wait for a deadline planned for silence.
+func (c *Conn) resumeTimers() {
+	c.quiet, c.readSeen, c.pinged = false, false, false
+	c.quietSince = time.Now()
+	c.planDeadline(c.quietSince)
 }
 
 // planDeadline chooses the next read deadline: the next check of the
@@ -91,6 +134,9 @@ func (c *Conn) planDeadline(now time.Time) {
 	}
 	if msg > 0 && c.cur.op != 0 && c.msgSeen == c.cur.seq {
 		earliest(c.msgSince.Add(msg))
+	}
+	if after := c.opts.HibernateAfter; after > 0 && !c.hibernate {
+		earliest(c.activeSince().Add(after))
 	}
 	c.rdl, c.rdlStale = t, true
 }

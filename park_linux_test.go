@@ -1,0 +1,607 @@
+//go:build linux
+
+package lariat
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lariat-ws/lariat/internal/wstest"
+)
+
+// Parked connections: the tests wait for parkings through
+// testHookParked, and for the goroutine of a parked connection to be
+// gone through waitNoConnGoroutines.
+
+// waitGoroutineGone waits until no goroutine runs a connection: the one
+// of a connection that parked may still be on its way out.
+func waitGoroutineGone(t *testing.T) {
+	t.Helper()
+	for range 500 {
+		buf := make([]byte, 1<<20)
+		if !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("lariat.(*Conn).serve")) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the goroutine of a parked connection is still there")
+}
+
+// registered counts the connections registered with the poller: parked,
+// or about to park.
+func registered() int {
+	parker.mu.Lock()
+	defer parker.mu.Unlock()
+	n := 0
+	for _, c := range parker.conns {
+		if c != nil {
+			n++
+		}
+	}
+	return n
+}
+
+func noAutoHibernate(u *Upgrader) { u.Options.HibernateAfter = -1 }
+
+// TestParkWakeUps: a hibernating connection parks without a goroutine or
+// buffers, and data, posts and its peer's close frame each wake it.
+func TestParkWakeUps(t *testing.T) {
+	parked := parkings(t)
+	h := hibernating()
+	wc := wstest.Dial(t, serve(t, h, noAutoHibernate))
+	for i := range 3 {
+		msg := fmt.Sprint("message ", i)
+		wc.WriteText(msg)
+		wc.WantText(msg)
+		c := waitParked(t, parked)
+		waitGoroutineGone(t)
+		if got := held(c, true); got != heldNothing {
+			t.Fatalf("parked holding %s", got)
+		}
+		waitParked(t, parked)
+		// A post wakes it; Info runs and hibernates; it parks again.
+		c.Post(fmt.Sprint("post ", i))
+		wc.WantText(fmt.Sprint("post ", i))
+		waitParked(t, parked)
+	}
+	wc.WriteClose(1000, "bye")
+	wc.WantClose(1000)
+	wc.WantTCPClosed(5 * time.Second)
+	if r := h.reason(t); r.Kind != ReasonRemote || r.Code != 1000 {
+		t.Fatalf("reason %+v", r)
+	}
+}
+
+// TestParkPeerVanishes: a parked connection whose peer closes its socket,
+// with a FIN or a reset, wakes and ends with ReasonClosed.
+func TestParkPeerVanishes(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(map[bool]string{false: "FIN", true: "RST"}[reset], func(t *testing.T) {
+			parked := parkings(t)
+			h := hibernating()
+			_, nc, br := rawDial(t, serve(t, h, noAutoHibernate))
+			nc.Write(wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("hi"), Masked: true}))
+			if f, err := wstest.ReadFrameFrom(br, 1<<10); err != nil || string(f.Payload) != "hi" {
+				t.Fatalf("echo: %v %v", f, err)
+			}
+			waitParked(t, parked)
+			if reset {
+				nc.(*net.TCPConn).SetLinger(0)
+			}
+			nc.Close()
+			if r := h.reason(t); r.Kind != ReasonClosed || r.Code != StatusAbnormalClosure {
+				t.Fatalf("reason %+v", r)
+			}
+		})
+	}
+}
+
+// TestParkTimers: a parked connection wakes for its timers: it pings its
+// quiet peer and parks again; the pong wakes it, and since the pong is
+// not a message it parks again at once; a peer that stops answering is
+// closed for its silence.
+func TestParkTimers(t *testing.T) {
+	parked := parkings(t)
+	h := hibernating()
+	wc := wstest.Dial(t, serve(t, h, noAutoHibernate, func(u *Upgrader) { u.Options.IdleTimeout = 200 * time.Millisecond }))
+	wc.WriteText("x")
+	wc.WantText("x")
+	waitParked(t, parked)
+	for range 3 {
+		f, err := wc.ReadFrame()
+		if err != nil || f.Op != wstest.OpPing {
+			t.Fatalf("want ping, got %v %v", f, err)
+		}
+		waitParked(t, parked) // after sending the ping
+		wc.WritePong(f.Payload)
+		waitParked(t, parked) // after reading the pong
+	}
+	if f, err := wc.ReadFrame(); err != nil || f.Op != wstest.OpPing {
+		t.Fatalf("want ping, got %v %v", f, err)
+	}
+	wc.WantClose(1000)
+	if r := h.reason(t); r.Kind != ReasonTimeout || r.Text != "idle timeout" {
+		t.Fatalf("reason %+v", r)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.frames) != 4 || h.frames[1].Op != OpPong {
+		t.Fatalf("Handle and HandleControl saw %v", h.frames)
+	}
+}
+
+// TestAutoHibernate: with HibernateAfter, a connection that receives
+// nothing for that long hibernates, and parks, by itself; the peer's
+// next message, or a post, wakes it for as long again.
+func TestAutoHibernate(t *testing.T) {
+	parked := parkings(t)
+	h := hibernating()
+	h.onHandle = nil // echo, and no call to Hibernate
+	wc := wstest.Dial(t, serve(t, h, func(u *Upgrader) { u.Options.HibernateAfter = 20 * time.Millisecond }))
+	for i := range 3 {
+		msg := fmt.Sprint("message ", i)
+		wc.WriteText(msg)
+		wc.WantText(msg)
+		c := waitParked(t, parked)
+		if got := held(c, false); got != heldNothing {
+			t.Fatalf("parked holding %s", got)
+		}
+		waitParked(t, parked) // the post woke it for HibernateAfter
+	}
+}
+
+// TestParkShutdown: Shutdown wakes parked connections, which close with
+// 1001; when its context ends first, it cuts them off.
+func TestParkShutdown(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		t.Run(map[bool]string{false: "graceful", true: "cut"}[cut], func(t *testing.T) {
+			parked := parkings(t)
+			var mu sync.Mutex
+			var reasons []Reason
+			var up *Upgrader
+			url := serve(t, nil, func(u *Upgrader) {
+				up = u
+				u.Options.CloseTimeout = time.Minute
+				u.New = func(*http.Request, *Handshake) (Handler, error) {
+					return &funcs{
+						onHandle: func(c *Conn, f Frame) error { c.Hibernate(); return c.Send(f) },
+						onTerminate: func(c *Conn, r Reason) {
+							mu.Lock()
+							reasons = append(reasons, r)
+							mu.Unlock()
+						},
+					}, nil
+				}
+			})
+			const n = 3
+			var clients []*wstest.Conn
+			for range n {
+				wc := wstest.Dial(t, url)
+				wc.WriteText("hi")
+				wc.WantText("hi")
+				waitParked(t, parked)
+				clients = append(clients, wc)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if cut {
+				ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+			}
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- up.Shutdown(ctx) }()
+			for _, wc := range clients {
+				wc.WantClose(1001)
+				if !cut {
+					wc.WriteClose(1001, "")
+				}
+			}
+			err := <-done
+			if cut != errors.Is(err, context.DeadlineExceeded) || !cut && err != nil {
+				t.Fatalf("Shutdown = %v", err)
+			}
+			if err := up.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(reasons) != n {
+				t.Fatalf("%d Terminate calls, want %d", len(reasons), n)
+			}
+			for _, r := range reasons {
+				if r.Kind != ReasonShutdown {
+					t.Errorf("reason %+v", r)
+				}
+			}
+		})
+	}
+}
+
+// TestParkDeflate: a compressed connection that parks between messages
+// gives back its compression context and still speaks permessage-deflate
+// with context takeover.
+func TestParkDeflate(t *testing.T) {
+	parked := parkings(t)
+	wc := wstest.Dial(t, serve(t, hibernating(), noAutoHibernate, compressed()), wstest.Extensions("permessage-deflate"))
+	wc.SetCompress(true)
+	for i := range 4 {
+		msg := string(jsonish(2000 + i))
+		wc.WriteText(msg)
+		wc.WantText(msg)
+		c := waitParked(t, parked)
+		if got := held(c, true); got != heldNothing {
+			t.Fatalf("parked holding %s", got)
+		}
+		waitParked(t, parked)
+	}
+}
+
+// TestParkHixie: a hixie-76 connection parks and wakes like any other.
+func TestParkHixie(t *testing.T) {
+	parked := parkings(t)
+	h := hibernating()
+	addr := legacyServer(t, h, noAutoHibernate)
+	c := dialHixie(t, addr, request76(addr, "")+hixieKey3)
+	c.readHead()
+	c.readN(16)
+	for i := range 3 {
+		msg := fmt.Sprint("hixie ", i)
+		c.send("\x00" + msg + "\xff")
+		c.wantText(msg)
+		waitParked(t, parked)
+	}
+	c.send("\xff\x00")
+	if got := string(c.readN(2)); got != "\xff\x00" {
+		t.Fatalf("got %q, want the closing frame", got)
+	}
+	c.wantEOF()
+	h.reason(t)
+}
+
+// TestParkRaces runs parked connections through every kind of wake-up at
+// once: data, a stream of posts from several goroutines, pings and pongs
+// every few milliseconds, automatic hibernation, and Shutdown part way
+// through. Callbacks must never overlap, messages and posts must keep
+// their order, and every accepted post must reach Info exactly once.
+func TestParkRaces(t *testing.T) {
+	rounds := 20
+	if testing.Short() {
+		rounds = 4
+	}
+	parked := parkings(t)
+	for round := range rounds {
+		raceRound(t, round)
+		n := len(parked)
+		for len(parked) > 0 {
+			<-parked
+		}
+		t.Logf("round %d: %d parkings", round, n)
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// raceHandler checks, as it goes, what TestParkRaces requires.
+type raceHandler struct {
+	t         *testing.T
+	inside    atomic.Int32
+	nextMsg   int
+	nextPost  [4]int
+	delivered atomic.Int64
+	conns     chan *Conn
+	done      chan Reason
+}
+
+func (h *raceHandler) enter() {
+	if h.inside.Add(1) != 1 {
+		h.t.Error("two callbacks at once")
+	}
+}
+
+func (h *raceHandler) exit() { h.inside.Add(-1) }
+
+func (h *raceHandler) Init(c *Conn) error {
+	h.enter()
+	defer h.exit()
+	c.Hibernate()
+	h.conns <- c
+	return nil
+}
+
+func (h *raceHandler) Handle(c *Conn, f Frame) error {
+	h.enter()
+	defer h.exit()
+	if n, err := strconv.Atoi(string(f.Payload)); err != nil || n != h.nextMsg {
+		h.t.Errorf("message %q, want %d", f.Payload, h.nextMsg)
+	}
+	h.nextMsg++
+	if h.nextMsg%2 == 0 {
+		c.Hibernate()
+	}
+	return c.Send(f)
+}
+
+func (h *raceHandler) HandleControl(c *Conn, f Frame) error { h.enter(); defer h.exit(); return nil }
+
+func (h *raceHandler) Info(c *Conn, msg any) error {
+	h.enter()
+	defer h.exit()
+	p := msg.([2]int)
+	if p[1] != h.nextPost[p[0]] {
+		h.t.Errorf("post %d from poster %d, want %d", p[1], p[0], h.nextPost[p[0]])
+	}
+	h.nextPost[p[0]]++
+	h.delivered.Add(1)
+	if p[1]%8 == 0 {
+		c.Hibernate()
+		return c.SendText(fmt.Sprintf("p%d-%d", p[0], p[1]))
+	}
+	return nil
+}
+
+func (h *raceHandler) Terminate(c *Conn, r Reason) {
+	h.enter()
+	defer h.exit()
+	h.done <- r
+}
+
+func raceRound(t *testing.T, round int) {
+	h := &raceHandler{t: t, conns: make(chan *Conn, 1), done: make(chan Reason, 1)}
+	var up *Upgrader
+	url := serve(t, nil, func(u *Upgrader) {
+		up = u
+		u.Options.IdleTimeout = 50 * time.Millisecond
+		u.Options.HibernateAfter = time.Millisecond
+		u.Options.CloseTimeout = 5 * time.Second
+		u.New = func(*http.Request, *Handshake) (Handler, error) { return h, nil }
+	})
+	_, nc, br := rawDial(t, url)
+	sc := <-h.conns
+	var wmu sync.Mutex
+	write := func(f wstest.Frame) error {
+		f.Masked = true
+		wmu.Lock()
+		defer wmu.Unlock()
+		_, err := nc.Write(wstest.AppendFrame(nil, f))
+		return err
+	}
+	const messages, posters = 150, 4
+	stopAt := 30 + round*37%(messages-30) // the echo after which Shutdown starts
+	// Everything is paced by what the reader sees: each echo or ping
+	// lets the writer send the next message and each poster post a few.
+	echoed := make(chan int, messages)
+	pinged := make(chan struct{}, messages)
+	var ticks [posters]chan struct{}
+	for i := range ticks {
+		ticks[i] = make(chan struct{}, 2*messages)
+	}
+	shutdown := make(chan struct{})
+	readerDone := make(chan struct{})
+	var closed atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer func() {
+			close(readerDone)
+			close(echoed)
+			for _, tk := range ticks {
+				close(tk)
+			}
+		}()
+		tick := func() {
+			for _, tk := range ticks {
+				tk <- struct{}{}
+			}
+		}
+		next := 0
+		var nextPost [posters]int
+		for {
+			nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+			f, err := wstest.ReadFrameFrom(br, 1<<20)
+			if err != nil {
+				t.Errorf("round %d: read: %v", round, err)
+				return
+			}
+			switch f.Op {
+			case wstest.OpPing:
+				write(wstest.Frame{Fin: true, Op: wstest.OpPong, Payload: f.Payload})
+				select {
+				case pinged <- struct{}{}:
+				default:
+				}
+				tick()
+			case wstest.OpClose:
+				closed.Store(true)
+				write(wstest.Frame{Fin: true, Op: wstest.OpClose, Payload: f.Payload})
+				return
+			case wstest.OpText:
+				s := string(f.Payload)
+				if strings.HasPrefix(s, "p") {
+					var poster, n int
+					fmt.Sscanf(s, "p%d-%d", &poster, &n)
+					if n < nextPost[poster] {
+						t.Errorf("round %d: post reply %q out of order", round, s)
+					}
+					nextPost[poster] = n + 1
+					continue
+				}
+				if n, _ := strconv.Atoi(s); n != next {
+					t.Errorf("round %d: echo %q, want %d", round, s, next)
+				}
+				next++
+				if next == stopAt {
+					close(shutdown)
+				}
+				echoed <- next
+				tick()
+			}
+		}
+	})
+	// The writer: one message per echo, so that the connection parks
+	// between them; now and then a burst, and now and then a wait for
+	// a ping, which a timer sends.
+	wg.Go(func() {
+		for i := 0; i < messages && !closed.Load(); i++ {
+			if write(wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte(strconv.Itoa(i))}) != nil {
+				return
+			}
+			if i%10 == 0 {
+				continue // the next one follows at once
+			}
+			if _, ok := <-echoed; !ok {
+				return
+			}
+			if i%50 == 25 {
+				select {
+				case <-pinged:
+				case <-shutdown:
+				case <-readerDone:
+				}
+			}
+		}
+	})
+	// The posters: a few posts per tick, and once the reader is gone,
+	// posts until Post refuses.
+	var accepted atomic.Int64
+	for poster := range posters {
+		wg.Go(func() {
+			post := func(i int) bool {
+				for {
+					switch err := sc.Post([2]int{poster, i}); {
+					case err == nil:
+						accepted.Add(1)
+						return true
+					case errors.Is(err, ErrMailboxFull):
+						runtime.Gosched()
+					case errors.Is(err, ErrClosed):
+						return false
+					default:
+						t.Errorf("Post: %v", err)
+						return false
+					}
+				}
+			}
+			i := 0
+			for range ticks[poster] {
+				for range 1 + (i+poster)%3 {
+					if !post(i) {
+						return
+					}
+					i++
+				}
+			}
+			for post(i) {
+				i++
+			}
+		})
+	}
+	select {
+	case <-shutdown:
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := up.Shutdown(ctx); err != nil {
+			t.Errorf("round %d: Shutdown = %v", round, err)
+		}
+	case <-readerDone:
+		// The connection ended early: its reason says why.
+	}
+	r := <-h.done
+	wg.Wait()
+	if r.Kind != ReasonShutdown {
+		t.Errorf("round %d: reason %+v", round, r)
+	}
+	if a, d := accepted.Load(), h.delivered.Load(); a != d {
+		t.Errorf("round %d: %d posts accepted, %d delivered", round, a, d)
+	}
+}
+
+// BenchmarkWake measures a wake-up: one op is a small message from the
+// client and its echo, on a connection that waits for it. "parked"
+// parks between messages (Handle calls Hibernate), so each message wakes
+// it onto a new goroutine, which reads, echoes and parks again; "plain"
+// waits on its goroutine; "fallback" hibernates on a transport that
+// cannot park (a wrapped net.Conn), so it waits for one byte and then
+// reads the rest. wake-ns/op is the time from the client's write to the
+// echo in its hands; cpu-ns/op is the CPU time of the process, client
+// included, per message.
+func BenchmarkWake(b *testing.B) {
+	for _, mode := range []string{"plain", "parked", "fallback"} {
+		b.Run(mode, func(b *testing.B) { benchWake(b, mode) })
+	}
+}
+
+func benchWake(b *testing.B, mode string) {
+	parked := make(chan *Conn, 1)
+	if mode == "parked" {
+		f := func(c *Conn) { parked <- c }
+		testHookParked.Store(&f)
+		defer testHookParked.Store(nil)
+	}
+	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) {
+		return &funcs{onHandle: func(c *Conn, f Frame) error {
+			if mode != "plain" {
+				c.Hibernate()
+			}
+			return c.Send(f)
+		}}, nil
+	}}
+	u.Options.HibernateAfter = -1
+	srv := httptest.NewUnstartedServer(u)
+	if mode == "fallback" {
+		srv.Listener = wrappedListener{srv.Listener}
+	}
+	srv.Start()
+	defer srv.Close()
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	io.WriteString(nc, rawRequest("ws://"+srv.Listener.Addr().String()+"/"))
+	br := bufio.NewReader(nc)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		b.Fatalf("handshake: %v %v", resp, err)
+	}
+	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("wake"), Masked: true, Mask: [4]byte{1, 2, 3, 4}})
+	echo := make([]byte, 2+len("wake"))
+	roundTrip := func() time.Duration {
+		start := time.Now()
+		if _, err := nc.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(br, echo); err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(start)
+		if mode == "parked" {
+			<-parked
+		}
+		return d
+	}
+	for range 100 {
+		roundTrip()
+	}
+	b.ReportAllocs()
+	var wake time.Duration
+	cpu := cpuTime()
+	b.ResetTimer()
+	for range b.N {
+		wake += roundTrip()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(wake.Nanoseconds())/float64(b.N), "wake-ns/op")
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}

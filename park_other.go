@@ -1,0 +1,14 @@
+//go:build !linux
+
+package lariat
+
+// canPark: only Linux has a poller; elsewhere hibernating connections
+// keep their goroutine.
+const canPark = false
+
+var parker poller
+
+type poller struct{}
+
+func (*poller) arm(c *Conn, _ uintptr) bool { c.noPark = true; return false }
+func (*poller) forget(*Conn)                {}

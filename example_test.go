@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/lariat-ws/lariat"
 )
@@ -120,4 +121,40 @@ func ExampleUpgrader_Wrap() {
 	fmt.Println(string(body))
 	// Output:
 	// <!doctype html><title>chat</title>
+}
+
+// sleepy hibernates after every message, as a Cowboy handler that
+// returns hibernate does.
+type sleepy struct{ lariat.Base }
+
+func (sleepy) Handle(c *lariat.Conn, f lariat.Frame) error {
+	c.Hibernate()
+	return c.Send(f)
+}
+
+// Between messages a hibernating connection holds no buffers and, on
+// Linux over a plain socket, no goroutine; it wakes when the next one
+// comes. Handlers that never call Hibernate get the same after a quiet
+// spell, chosen with Options.HibernateAfter.
+func ExampleConn_Hibernate() {
+	up := &lariat.Upgrader{New: func(*http.Request, *lariat.Handshake) (lariat.Handler, error) {
+		return sleepy{}, nil
+	}}
+	up.Options.HibernateAfter = 30 * time.Second // 10 s by default; negative disables it
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+
+	nc, br := dial(srv)
+	defer nc.Close()
+	for _, msg := range []string{"one", "two"} {
+		// A text frame masked with the key 0, which leaves it as it is.
+		nc.Write(append([]byte{0x81, 0x80 | byte(len(msg)), 0, 0, 0, 0}, msg...))
+		reply := make([]byte, 2+len(msg))
+		io.ReadFull(br, reply)
+		fmt.Printf("%q\n", reply[2:])
+	}
+	// Output:
+	// 101 Switching Protocols s3pPLMBiTxaQ9kYGzzhZRbK+xOo=
+	// "one"
+	// "two"
 }

@@ -364,7 +364,7 @@ func raceRound(t *testing.T, round int) {
 	var up *Upgrader
 	url := serve(t, nil, func(u *Upgrader) {
 		up = u
-		u.Options.IdleTimeout = 50 * time.Millisecond
+		u.Options.IdleTimeout = 200 * time.Millisecond // pings come often, with room for a loaded machine
 		u.Options.HibernateAfter = time.Millisecond
 		u.Options.CloseTimeout = 5 * time.Second
 		u.New = func(*http.Request, *Handshake) (Handler, error) { return h, nil }
@@ -638,4 +638,3 @@ func wakeRig(tb testing.TB, mode string) func() time.Duration {
 		return d
 	}
 }
-

@@ -115,7 +115,6 @@ func (d *hixieCodec) next(c *Conn) (Frame, error) {
 		c.r += n
 		if d.dec.InFrame() && c.cur.op == 0 {
 			c.cur = message{op: OpText, seq: c.cur.seq + 1}
-			c.messageStarted()
 		}
 		switch ev {
 		case hixie.EventText:

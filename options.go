@@ -24,9 +24,9 @@ type Options struct {
 
 	// MessageTimeout bounds the time from the first frame of a message to
 	// its last: a peer that trickles a message in, a byte at a time, is
-	// closed with 1000 and ReasonTimeout when MessageTimeout has passed
-	// since the message began. Zero means 60 s; a negative value disables
-	// it.
+	// closed with 1000 and ReasonTimeout between 1 and 1.25
+	// MessageTimeouts after the message began. Zero means 60 s; a negative
+	// value disables it.
 	MessageTimeout time.Duration
 
 	// WriteTimeout bounds every write to the socket; a peer that does not

@@ -85,9 +85,6 @@ func (c *Conn) data(h header) (Frame, error) {
 			return Frame{}, fail(ReasonBadFrame, "data frame inside a fragmented message", nil)
 		}
 		c.cur = message{op: h.op, compressed: h.rsv != 0 && c.ext == deflate.PerMessage, seq: c.cur.seq + 1}
-		if !h.fin || h.length > int64(c.w-c.r) {
-			c.messageStarted() // it will take more reads
-		}
 	}
 	// Every length is judged before a byte of the payload is read, and
 	// no buffer is sized by it: buffers grow as the bytes arrive.

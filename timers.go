@@ -18,10 +18,11 @@ import "time"
 // sent anything, one that keeps sending wakes the connection only four
 // times per IdleTimeout, and a quiet one that answers pings stays.
 //
-// The message timeout is the exception: a message that needs more than
-// the bytes already read, and so may take a while, reads the clock when
-// it begins (messageStarted), and its deadline is set then. Messages that
-// arrive whole, as pipelined small ones do, cost no clock read.
+// The message timeout counts from the first check that sees a message in
+// progress, so it fires between 1 and 1.25 MessageTimeouts after the
+// message began: the first read after a quiet check restarts the checks
+// (resumeTimers), so a message that begins after a quiet spell is timed
+// as one that begins among reads.
 //
 // HibernateAfter is one more deadline, HibernateAfter after quietSince or
 // after the last check that saw Info run, whichever is later: so a
@@ -61,19 +62,6 @@ func (c *Conn) timers() error {
 	c.lull = false
 	c.planDeadline(now)
 	return nil
-}
-
-// messageStarted notes that a message which needs more reads has begun,
-// and brings the read deadline forward to its MessageTimeout.
-func (c *Conn) messageStarted() {
-	if c.opts.MessageTimeout <= 0 {
-		return
-	}
-	now := time.Now()
-	c.msgSeen, c.msgSince = c.cur.seq, now
-	if at := now.Add(c.opts.MessageTimeout); c.rdl.IsZero() || at.Before(c.rdl) {
-		c.rdl, c.rdlStale = at, true
-	}
 }
 
 // activeSince is when the connection last received something, as far as

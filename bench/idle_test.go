@@ -148,7 +148,7 @@ var idleProfile = flag.String("idle.profile", "", "directory where BenchmarkIdle
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") && !strings.HasPrefix(kv, echoClientEnv+"=") {
+		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") && !strings.HasPrefix(kv, echoClientEnv+"=") && !strings.HasPrefix(kv, broadcastClientEnv+"=") {
 			env = append(env, kv)
 		}
 	}

@@ -326,6 +326,7 @@ func render(m machine, res *results, rounds int, analysis []byte) string {
 	p("go run ./cmd/report -quick    # smoke run (about a minute): prints the report, writes nothing\n")
 	p("go test -short ./...          # the correctness checks behind the benchmarks (seconds)\n")
 	p("go test -run '^$' -bench EchoMem -rounds 3 .   # any one benchmark, three interleaved rounds\n")
+	p("go test -run '^$' -bench Broadcast -benchtime 32x -rounds 3 .   # one message to 10,000 connections (about 6 minutes; not in the report's run)\n")
 	p("go run ./cmd/report -lariat ../../old -lariat .. -o results/compare.md   # lariat against an older tree, read and allocation benchmarks\n")
 	p("```\n\n")
 	p("`-rounds N` runs every library once per round, in rotated order, inside one process; ")

@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(idleClientMain())
 	case os.Getenv(echoClientEnv) != "":
 		os.Exit(echoClientMain())
+	case os.Getenv(broadcastClientEnv) != "":
+		os.Exit(broadcastClientMain())
 	}
 	os.Exit(m.Run())
 }

@@ -148,7 +148,7 @@ var idleProfile = flag.String("idle.profile", "", "directory where BenchmarkIdle
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") && !strings.HasPrefix(kv, echoClientEnv+"=") {
+		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") && !strings.HasPrefix(kv, echoClientEnv+"=") && !strings.HasPrefix(kv, broadcastClientEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -330,13 +330,18 @@ func writeHeapProfile(path string) error {
 	return pprof.Lookup("heap").WriteTo(f, 0)
 }
 
+// idleParkWait is how long settle waits: past two parkedHibernateAfters,
+// so that the "parked" variant's connections have hibernated by
+// themselves.
+const idleParkWait = 2*parkedHibernateAfter + 100*time.Millisecond
+
 // settle lets the connections' goroutines park, collects garbage twice
 // (sync.Pool keeps its contents for one collection; hibernating
 // connections give their buffers to pools), reads the memory stats and
 // returns the free memory to the OS, so that the resident set read next
 // is what the process holds.
 func settle(ms *runtime.MemStats) {
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(idleParkWait)
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(ms)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"sync"
+	"time"
 
 	coderws "github.com/coder/websocket"
 	"github.com/gobwas/ws"
@@ -177,9 +178,34 @@ type LariatVariant struct {
 
 // LariatVariants lists the variants, one line each. A variant whose
 // connections give up their goroutine while idle shows it in the idle
-// table's goroutines per connection.
+// table's goroutines per connection. Plain lariat (the library "lariat")
+// sets Options.HibernateAfter to -1, so that it measures a connection
+// that stays awake; by default an idle connection hibernates by itself
+// after 10 s. "hibernated" calls Conn.Hibernate after every message;
+// "parked" calls nothing and lets Options.HibernateAfter, shortened to
+// 100 ms (idleParkWait waits for it), hibernate the idle connection. On
+// Linux over TCP a hibernated connection is parked either way: it holds
+// no goroutine and no buffers.
 var LariatVariants = []LariatVariant{
-	{Name: "hibernate", AfterMessage: (*lariat.Conn).Hibernate},
+	{Name: "hibernated", AfterMessage: (*lariat.Conn).Hibernate},
+	{Name: "parked", Upgrader: func(up *lariat.Upgrader) {
+		setLariatDuration(&up.Options, "HibernateAfter", parkedHibernateAfter)
+	}},
+}
+
+// parkedHibernateAfter is Options.HibernateAfter in the "parked" variant.
+// A connection hibernates between one and two of these after it last
+// received anything.
+const parkedHibernateAfter = 100 * time.Millisecond
+
+// setLariatDuration sets the time.Duration field name of o, when o has
+// one: by name, so that this module builds against lariat trees from
+// before the field existed (cmd/report -lariat).
+func setLariatDuration(o *lariat.Options, name string, d time.Duration) {
+	f := reflect.ValueOf(o).Elem().FieldByName(name)
+	if f.IsValid() && f.Type() == reflect.TypeOf(d) {
+		f.Set(reflect.ValueOf(d))
+	}
 }
 
 // VariantLibraries returns one Library per entry of LariatVariants.
@@ -228,6 +254,8 @@ func newLariatHandler(cfg Config, v LariatVariant) (http.Handler, error) {
 			return &lariatEcho{cfg: cfg, after: v.AfterMessage}, nil
 		},
 	}
+	// Idle connections stay awake unless a variant says otherwise.
+	setLariatDuration(&up.Options, "HibernateAfter", -1)
 	if cfg.Compression != Plain && !setLariatCompression(&up.Options, cfg.Compression) {
 		return nil, errLariatNoCompression
 	}

@@ -123,11 +123,89 @@ func goals(b *strings.Builder, res *results) {
 			figures: fmt.Sprintf("lariat %s ns, copy() %s ns", withSpread(l), withSpread(cp))})
 	}
 
+	cq := func(lib string) string { return closedKey + lib }
+	if peer, pms := bestPeer(res, cq, "msgs/s", libs[1:]); peer != "" {
+		lms, lcpu, pcpu := res.get(cq("lariat"), "msgs/s"), res.get(cq("lariat"), "cpu-ns/msg"), res.get(cq(peer), "cpu-ns/msg")
+		gs = append(gs,
+			goal{what: "Closed-loop echo (64 × 1 × 1 KiB), msgs/s against the best peer (" + peer + "): no worse", target: 1, num: lms, den: pms,
+				figures: fmt.Sprintf("lariat %s, %s %s msgs/s", withSpread(lms), peer, withSpread(pms))},
+			goal{what: "Closed-loop echo, server CPU per message against " + peer + ": no worse", target: 1, atMost: true, num: lcpu, den: pcpu,
+				figures: fmt.Sprintf("lariat %s, %s %s µs", us(lcpu), peer, us(pcpu))})
+	}
+
 	fmt.Fprintf(b, "## Goals\n\n")
-	fmt.Fprintf(b, "Each ratio is lariat's figure over the other's, taken round by round (lariat and the peer ran next to each other); the table gives the median of those ratios, their range and how many rounds reached the target. A goal is met when the median reaches it.\n\n")
+	fmt.Fprintf(b, "Each ratio is lariat's figure over the other's, taken round by round (lariat and the peer ran next to each other); the table gives the median of those ratios, their range and how many rounds reached the target. A goal is met when the median reaches it. The idle rows bound lariat's own figures, from one measurement at the largest number of connections (section 5).\n\n")
 	t.header("goal", "target", "measured", "figures (medians ±spread)", "")
 	for _, g := range gs {
 		g.row(t)
 	}
+	for _, l := range idleLimits(res) {
+		l.row(t)
+	}
 	fmt.Fprintf(b, "\n")
+}
+
+// A limit is an upper bound on one of lariat's own figures, measured
+// once (the idle benchmark), not against a peer.
+type limit struct {
+	what    string
+	target  float64
+	unit    string // how target and the figure are written: "B" or ""
+	s       stat
+	figures string
+}
+
+func (l limit) row(t table) {
+	tt := "≤ " + num(l.target)
+	if l.unit != "" {
+		tt += " " + l.unit
+	}
+	if !l.s.ok {
+		t.row(l.what, tt, "not measured", "", "")
+		return
+	}
+	verdict := "**missed**"
+	if l.s.median <= l.target {
+		verdict = "met"
+	}
+	m := num(l.s.median)
+	if l.unit != "" {
+		m += " " + l.unit
+	}
+	t.row(l.what, tt, m, l.figures, verdict)
+}
+
+// idleLimits returns the idle-memory goals, read at the largest number of
+// plain connections the run measured: a hibernated connection (both
+// ways of getting one) holds at most 2 KiB of heap and stack, 3 KiB of
+// RSS and no goroutine; an awake one at most 8 KiB of heap and stack.
+func idleLimits(res *results) []limit {
+	ks, _ := idleShape(res)
+	var k string
+	for _, c := range ks {
+		if k == "" || atoi(c) > atoi(k) {
+			k = c
+		}
+	}
+	if k == "" {
+		return nil
+	}
+	at := fmt.Sprintf(", %s connections", num(float64(atoi(k))))
+	get := func(lib, unit string) stat { return res.get(fmt.Sprintf(idleKey, k, "plain", lib), unit) }
+	figs := func(lib string) string {
+		return fmt.Sprintf("heap %s + stack %s B, RSS %s B, %s goroutines per connection",
+			num(get(lib, "heap-B/conn").median), num(get(lib, "stack-B/conn").median),
+			num(get(lib, "rss-B/conn").median), num(get(lib, "goroutines/conn").median))
+	}
+	var ls []limit
+	for _, v := range []string{"lariat+hibernated", "lariat+parked"} {
+		ls = append(ls,
+			limit{what: "Idle " + v + ", heap+stack per connection" + at, target: 2048, unit: "B", s: get(v, "total-B/conn"), figures: figs(v)},
+			limit{what: "Idle " + v + ", RSS per connection" + at, target: 3072, unit: "B", s: get(v, "rss-B/conn"), figures: figs(v)},
+			// The poller's goroutines are shared by every parked
+			// connection: "none" is below one per thousand connections.
+			limit{what: "Idle " + v + ", goroutines per connection (none: the shared poller's aside)" + at, target: 0.001, s: get(v, "goroutines/conn"), figures: figs(v)})
+	}
+	ls = append(ls, limit{what: "Idle lariat, awake (HibernateAfter -1), heap+stack per connection" + at, target: 8192, unit: "B", s: get("lariat", "total-B/conn"), figures: figs("lariat")})
+	return ls
 }

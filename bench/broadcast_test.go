@@ -1,3 +1,8 @@
+//go:build !nohub
+
+// The broadcast benchmark needs lariat's Hub: cmd/report builds with
+// -tags nohub against lariat trees from before it.
+
 package bench
 
 import (
@@ -27,6 +32,8 @@ var broadcastConns = flag.Int("broadcast.conns", 10000, "BenchmarkBroadcast: con
 // broadcastClientEnv makes the test binary a broadcast client process
 // (see TestMain): "addr conns deflate".
 const broadcastClientEnv = "LARIAT_BENCH_BROADCAST_CLIENT"
+
+func init() { childMains[broadcastClientEnv] = broadcastClientMain }
 
 // broadcastBatch is how many messages are published before the
 // benchmark waits for every client to have them all: it bounds what the

@@ -148,11 +148,21 @@ var idleProfile = flag.String("idle.profile", "", "directory where BenchmarkIdle
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") && !strings.HasPrefix(kv, echoClientEnv+"=") && !strings.HasPrefix(kv, broadcastClientEnv+"=") {
+		if !strings.HasPrefix(kv, idleServerEnv+"=") && !strings.HasPrefix(kv, idleClientEnv+"=") && !strings.HasPrefix(kv, idleProfileEnv+"=") && !strings.HasPrefix(kv, echoClientEnv+"=") && !isChildMainVar(kv) {
 			env = append(env, kv)
 		}
 	}
 	return env
+}
+
+// isChildMainVar reports whether kv sets a variable of childMains.
+func isChildMainVar(kv string) bool {
+	for env := range childMains {
+		if strings.HasPrefix(kv, env+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 func benchIdle(b *testing.B, lib, mode string, k int) {

@@ -427,7 +427,11 @@ func modfileArgs(tmp, dir string) ([]string, error) {
 	if err := os.WriteFile(mod, data, 0o644); err != nil {
 		return nil, err
 	}
-	return []string{"-modfile=" + mod}, nil
+	args := []string{"-modfile=" + mod}
+	if _, err := os.Stat(filepath.Join(dir, "hub.go")); err != nil {
+		args = append(args, "-tags=nohub") // a tree from before topics
+	}
+	return args, nil
 }
 
 // machine describes where and on what the numbers were taken.

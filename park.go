@@ -29,7 +29,12 @@ import (
 //
 // Elsewhere (another OS, a transport that is not a plain socket,
 // TLS among them, or a connection paused with SetActive(false)),
-// hibernation keeps the goroutine and gives back the buffers only.
+// hibernation keeps the goroutine and gives back the buffers only. A TLS
+// connection cannot be parked safely: crypto/tls may hold records it
+// has read from the socket but not yet returned, which the socket's
+// readiness does not show, and nothing in its API tells; and its own
+// buffers stay allocated anyway, so parking would save only the stack.
+// A wrapped net.Conn may buffer bytes just as well.
 
 // errParked comes up the read path when the connection is to park: the
 // codecs return it as they return a read error, and the run loop stops.

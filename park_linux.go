@@ -3,6 +3,7 @@
 package lariat
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"syscall"
@@ -19,7 +20,15 @@ const canPark = true
 // other reader, since the epoll descriptor is itself pollable (a thread
 // blocked in EpollWait would make every wake-up a hand-off between
 // threads), and starts a goroutine for each connection an event wakes.
+// It ends once no connection has been parked for pollerLinger, so that a
+// process, or a test, whose connections have all ended has no goroutine
+// of lariat's left.
 var parker poller
+
+// pollerLinger is how long the poller's goroutine outlives the last
+// parked connection: long enough that a connection that keeps parking
+// and waking does not start one each time.
+const pollerLinger = time.Second
 
 // The events a parked socket is watched for. EPOLLONESHOT disarms the
 // registration once it fires, so a socket wakes its connection once per
@@ -33,16 +42,19 @@ type poller struct {
 	rc   syscall.RawConn
 	file *os.File // the epoll descriptor, open for good
 
-	mu    sync.Mutex
-	ok    bool    // the epoll instance works
-	conns []*Conn // by descriptor: the connections registered
-	gen   uint32  // the last registration's generation
-	heap  []*Conn // the registered connections with a deadline, a min-heap on rdl
-	timer *time.Timer
-	at    time.Time // when timer fires; zero when it is stopped
+	mu        sync.Mutex
+	ok        bool    // the epoll instance works
+	running   bool    // the goroutine of wait runs
+	lingering bool    // no connection is registered, and the linger deadline is set
+	count     int     // the connections registered
+	conns     []*Conn // by descriptor: the connections registered
+	gen       uint32  // the last registration's generation
+	heap      []*Conn // the registered connections with a deadline, a min-heap on rdl
+	timer     *time.Timer
+	at        time.Time // when timer fires; zero when it is stopped
 }
 
-// start creates the epoll instance and the goroutine that waits on it.
+// start creates the epoll instance.
 func (p *poller) start() {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
@@ -61,7 +73,6 @@ func (p *poller) start() {
 	p.epfd, p.rc, p.ok = fd, rc, true
 	p.timer = time.AfterFunc(time.Hour, p.fire)
 	p.timer.Stop()
-	go p.wait()
 }
 
 // arm registers the connection c, whose goroutine is about to leave it,
@@ -90,7 +101,14 @@ func (p *poller) arm(c *Conn, fd uintptr) bool {
 	}
 	p.gen++
 	c.pfd, c.pgen = int32(fd), p.gen
+	if p.conns[fd] == nil {
+		p.count++
+	}
 	p.conns[fd] = c
+	if !p.running {
+		p.running = true
+		go p.wait()
+	}
 	if !c.rdl.IsZero() {
 		p.push(c)
 	}
@@ -116,6 +134,11 @@ func (p *poller) forget(c *Conn) {
 	p.mu.Lock()
 	if fd := int(c.pfd); fd < len(p.conns) && p.conns[fd] == c {
 		p.conns[fd] = nil
+		if p.count--; p.count == 0 && p.running && !p.lingering {
+			// The goroutine of wait ends if none parks meanwhile.
+			p.lingering = true
+			p.file.SetReadDeadline(time.Now().Add(pollerLinger))
+		}
 	}
 	if c.pslot != 0 {
 		p.remove(c)
@@ -123,8 +146,8 @@ func (p *poller) forget(c *Conn) {
 	p.mu.Unlock()
 }
 
-// wait takes the epoll events, for ever, and wakes the connections
-// they are for.
+// wait takes the epoll events and wakes the connections they are for,
+// until no connection has been registered for pollerLinger.
 func (p *poller) wait() {
 	events := make([]syscall.EpollEvent, 128)
 	var woken []*Conn
@@ -162,8 +185,22 @@ func (p *poller) wait() {
 			}
 		}
 	}
-	if rerr := p.rc.Read(take); rerr != nil || err != nil {
-		p.fail()
+	for {
+		rerr := p.rc.Read(take)
+		if err != nil || !errors.Is(rerr, os.ErrDeadlineExceeded) {
+			p.fail()
+			return
+		}
+		// The linger deadline.
+		p.mu.Lock()
+		p.lingering = false
+		if p.count == 0 {
+			p.running = false
+			p.mu.Unlock()
+			return
+		}
+		p.file.SetReadDeadline(time.Time{})
+		p.mu.Unlock()
 	}
 }
 
@@ -171,7 +208,7 @@ func (p *poller) wait() {
 // which it does only if the epoll instance itself is broken.
 func (p *poller) fail() {
 	p.mu.Lock()
-	p.ok = false
+	p.ok, p.running = false, false
 	var all []*Conn
 	for _, c := range p.conns {
 		if c != nil {

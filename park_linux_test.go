@@ -638,3 +638,33 @@ func wakeRig(tb testing.TB, mode string) func() time.Duration {
 		return d
 	}
 }
+
+// TestPollerEnds: the poller's goroutine ends once no connection has
+// been parked for pollerLinger, and a later parking starts it again.
+func TestPollerEnds(t *testing.T) {
+	pollerGone := func() {
+		t.Helper()
+		for range 500 {
+			buf := make([]byte, 1<<20)
+			if !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("lariat.(*poller).wait")) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatal("the poller's goroutine outlived the parked connections")
+	}
+	parked := parkings(t)
+	for range 2 {
+		h := hibernating()
+		wc := wstest.Dial(t, serve(t, h, noAutoHibernate))
+		wc.WriteText("x")
+		wc.WantText("x")
+		waitParked(t, parked)
+		if buf := make([]byte, 1<<20); !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("lariat.(*poller).wait")) {
+			t.Fatal("no poller goroutine while a connection is parked")
+		}
+		wc.Close()
+		h.reason(t)
+		pollerGone()
+	}
+}

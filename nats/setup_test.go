@@ -80,7 +80,7 @@ type nodeOptions struct {
 }
 
 // newNode starts a node connected to the NATS server at natsURL.
-func newNode(t *testing.T, name, natsURL string, o nodeOptions) *node {
+func newNode(t testing.TB, name, natsURL string, o nodeOptions) *node {
 	t.Helper()
 	n := &node{
 		name:        name,
@@ -189,7 +189,7 @@ func (h *subscriber) Terminate(c *lariat.Conn, r lariat.Reason) { h.ended <- r }
 // dial connects a client to n subscribed to topics, and waits until its
 // subscriptions are in place on n (not yet on the NATS servers: see
 // waitInterest).
-func (n *node) dial(t *testing.T, topics []string, opts ...wstest.Option) *wstest.Conn {
+func (n *node) dial(t testing.TB, topics []string, opts ...wstest.Option) *wstest.Conn {
 	t.Helper()
 	c := wstest.Dial(t, n.base+"?"+url.Values{"t": topics}.Encode(), opts...)
 	c.WantText("ready")
@@ -198,7 +198,7 @@ func (n *node) dial(t *testing.T, topics []string, opts ...wstest.Option) *wstes
 
 // waitInterest waits until server s knows of want subscriptions (local
 // clients, plus one per route with interest) to topic's subject.
-func waitInterest(t *testing.T, s *server.Server, topic string, want int) {
+func waitInterest(t testing.TB, s *server.Server, topic string, want int) {
 	t.Helper()
 	subj := Subject("lariat", topic)
 	for range 2000 {

@@ -2,12 +2,14 @@
 
 package lariat
 
+import "github.com/lariat-ws/lariat/internal/xormask"
+
 // hasUTF8Vector tells feed to hand long pieces to utf8Vector.
 const hasUTF8Vector = true
 
 // useAVX2UTF8 is set once, before any call: utf8Vector does nothing
 // without AVX2, and the word loop of scan does all the work.
-var useAVX2UTF8 = utf8HasAVX2()
+var useAVX2UTF8 = xormask.HasAVX2()
 
 // utf8Vector validates the leading whole 32-byte blocks of p, which must
 // begin on a character boundary, and returns their length, n. A sequence
@@ -22,7 +24,3 @@ func utf8Vector(p []byte) (n int, ok bool) {
 
 //go:noescape
 func utf8ValidAVX2(p []byte) (n int, ok bool)
-
-// utf8HasAVX2 reports whether the CPU has AVX2 and the operating system
-// saves the YMM registers across context switches.
-func utf8HasAVX2() bool

@@ -252,38 +252,3 @@ done:
 	SETEQ   ok+32(FP)
 	VZEROUPPER
 	RET
-
-// func utf8HasAVX2() bool
-TEXT ·utf8HasAVX2(SB), NOSPLIT, $0-1
-	// CPUID leaf 7 must exist.
-	MOVL $0, AX
-	CPUID
-	CMPL AX, $7
-	JB   no
-
-	// Leaf 1, ECX: OSXSAVE (bit 27) and AVX (bit 28).
-	MOVL $1, AX
-	CPUID
-	ANDL $0x18000000, CX
-	CMPL CX, $0x18000000
-	JNE  no
-
-	// XCR0: the operating system saves XMM (bit 1) and YMM (bit 2) state.
-	MOVL   $0, CX
-	XGETBV
-	ANDL   $6, AX
-	CMPL   AX, $6
-	JNE    no
-
-	// Leaf 7, subleaf 0, EBX: AVX2 (bit 5).
-	MOVL $7, AX
-	MOVL $0, CX
-	CPUID
-	BTL  $5, BX
-	JCC  no
-	MOVB $1, ret+0(FP)
-	RET
-
-no:
-	MOVB $0, ret+0(FP)
-	RET

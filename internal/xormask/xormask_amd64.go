@@ -11,12 +11,20 @@ const (
 )
 
 // useAVX2 selects the AVX2 loop in xorBulk; set once, before any call.
-var useAVX2 = hasAVX2()
+var useAVX2 = avx2
 
 // xorBulk xors b in place with key, the 4-byte key repeated twice.
 //
 //go:noescape
 func xorBulk(b []byte, key uint64)
+
+// HasAVX2 reports whether the CPU has AVX2 and the operating system saves
+// the YMM registers, for lariat's other vector code (UTF-8 validation),
+// so that the CPU is probed in one place. It is safe for concurrent use.
+func HasAVX2() bool { return avx2 }
+
+// avx2 is what hasAVX2 found, once.
+var avx2 = hasAVX2()
 
 // hasAVX2 reports whether the CPU has AVX2 and the operating system saves
 // the YMM registers across context switches (OSXSAVE, XCR0 bits 1 and 2).

@@ -8,7 +8,9 @@ import (
 	"github.com/lariat-ws/lariat/internal/xormask"
 )
 
-// Opcode is the type of a WebSocket frame (RFC 6455 §5.2).
+// Opcode is the type of a WebSocket frame (RFC 6455 §5.2). Like every
+// enumeration here (StatusCode, ReasonKind, Version) it is a plain value,
+// safe to use from any goroutine.
 type Opcode byte
 
 // The opcodes of RFC 6455 §11.8 that a Handler sees: data messages reach
@@ -50,7 +52,9 @@ func (o Opcode) String() string {
 // Frame is a complete message or control frame as a Handler sees it.
 //
 // Payload aliases the connection's buffers: it is valid only until the
-// callback that received it returns. Use Clone to keep it longer.
+// callback that received it returns. Use Clone to keep it longer. A Frame
+// is a plain value; what may be shared across goroutines is a Clone, or a
+// Frame passed to Post, which copies it.
 type Frame struct {
 	Op      Opcode
 	Payload []byte

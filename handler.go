@@ -45,7 +45,8 @@ type Handler interface {
 // ControlHandler is implemented by a Handler that wants to see the pings
 // and pongs its peer sends, as Cowboy's websocket_handle does. lariat
 // has answered each ping with a pong already when HandleControl sees it.
-// The payload is valid only until HandleControl returns.
+// The payload is valid only until HandleControl returns. HandleControl
+// runs on the connection's goroutine, never beside another callback.
 type ControlHandler interface {
 	HandleControl(c *Conn, f Frame) error
 }

@@ -111,7 +111,7 @@ const defaultBacklogBytes = 1 << 20
 // HubStats are a Hub's counters, for export to monitoring. Each message
 // published to a topic with n subscribers on a node adds n to the sum of
 // that node's Delivered, Dropped and Skipped, once it has been written or
-// given up.
+// given up. HubStats is a plain value, a snapshot taken by Hub.Stats.
 type HubStats struct {
 	Topics        int    // topics with a subscriber on this node
 	Subscriptions int    // pairs of a connection and a topic it subscribed to

@@ -16,7 +16,8 @@ import (
 var ErrClosed = fmt.Errorf("lariat: connection closed: %w", net.ErrClosed)
 
 // ReasonKind tells what ended a connection. The kinds follow the terminate
-// reasons of Cowboy's cowboy_websocket. The zero value is no kind.
+// reasons of Cowboy's cowboy_websocket. The zero value is no kind. A
+// ReasonKind is a plain value.
 type ReasonKind uint8
 
 // The kinds of Reason.

@@ -6,7 +6,7 @@ import (
 	"strconv"
 )
 
-// StatusCode is a close status code (RFC 6455 §7.4).
+// StatusCode is a close status code (RFC 6455 §7.4); a plain value.
 type StatusCode uint16
 
 // The close codes of RFC 6455 §7.4.1 and the IANA registry that a server

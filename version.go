@@ -2,7 +2,7 @@ package lariat
 
 import "strconv"
 
-// Version is the protocol generation a connection speaks.
+// Version is the protocol generation a connection speaks; a plain value.
 type Version uint8
 
 // The generations lariat speaks. The values of the RFC and the hybi drafts

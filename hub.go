@@ -462,12 +462,11 @@ func (s *subscriber) drain() (err error) {
 	s.mu.Unlock()
 
 	var sent, skipped int
-	grew := false
-	defer func() { err = s.finish(batch, sent, skipped, cost, grew, err) }()
+	defer func() { err = s.finish(batch, sent, skipped, cost, err) }()
 
 	if len(batch) > 0 && c.werr == nil && !c.closeSent {
 		// Room for the whole batch, so that it leaves in one write.
-		grew = c.reserveWrite(min(cost, s.limit))
+		c.reserveWrite(min(cost, s.limit))
 	}
 loop:
 	for i := 0; i < len(batch) && err == nil; i++ {
@@ -503,12 +502,8 @@ loop:
 // finish accounts for a batch once drain is done with it, keeps its
 // memory for the next one, and turns an overflow into the Reason the
 // connection ends with once the messages queued before it are written.
-func (s *subscriber) finish(batch []delivery, sent, skipped, cost int, grew bool, err error) error {
+func (s *subscriber) finish(batch []delivery, sent, skipped, cost int, err error) error {
 	c, h := s.c, s.h
-	if grew && c.wbp != nil {
-		putBuf(c.wbp)
-		c.wbp = nil
-	}
 	failed := c.werr != nil
 	if failed {
 		sent = 0 // what was buffered never left
@@ -557,11 +552,11 @@ func (s *subscriber) finish(batch []delivery, sent, skipped, cost int, grew bool
 const maxSpareDeliveries = 256
 
 // reserveWrite makes room for n more bytes in the write buffer, with a
-// larger pooled buffer if need be, and reports whether it took one: finish
-// gives it back.
-func (c *Conn) reserveWrite(n int) bool {
+// larger pooled buffer if need be; flush gives it back to its pool, as it
+// does every write buffer, once what it holds is written.
+func (c *Conn) reserveWrite(n int) {
 	if c.wbp != nil && cap(*c.wbp)-len(*c.wbp) >= n || n <= c.opts.WriteBufferSize && c.wbp == nil {
-		return false
+		return
 	}
 	var buffered []byte
 	if c.wbp != nil {
@@ -571,7 +566,6 @@ func (c *Conn) reserveWrite(n int) bool {
 	*nb = append(*nb, buffered...)
 	putBuf(c.wbp)
 	c.wbp = nb
-	return true
 }
 
 // Stats returns the Hub's counters. It is safe for concurrent use and

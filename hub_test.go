@@ -196,6 +196,48 @@ func (reverser) HandleTopic(c *Conn, topic string, m *PreparedMessage) error {
 	return c.Send(Frame{Op: OpBinary, Payload: p})
 }
 
+// stopAfterTwo sends topic messages until its second, then stops.
+type stopAfterTwo struct {
+	Base
+	n int
+}
+
+func (h *stopAfterTwo) HandleTopic(c *Conn, topic string, m *PreparedMessage) error {
+	if err := c.SendPrepared(m); err != nil {
+		return err
+	}
+	if h.n++; h.n == 2 {
+		return Stop
+	}
+	return nil
+}
+
+// TestHubStopKeepsSentFrames: what a TopicHandler sent before it returned
+// Stop leaves before the close frame, though the batch took a larger
+// write buffer (once, that buffer was given back with the frames in it).
+func TestHubStopKeepsSentFrames(t *testing.T) {
+	var hub Hub
+	c, sc := newSink(sinkSetup{}, &stopAfterTwo{}, true)
+	if err := hub.Subscribe(c, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		hub.Publish("t", OpBinary, bytes.Repeat([]byte{byte(i)}, 3000))
+	}
+	err := c.deliverMail()
+	if err == nil {
+		t.Fatal("HandleTopic's Stop did not end the connection")
+	}
+	if r := c.finish(err); r.Kind != ReasonStop {
+		t.Fatalf("reason %+v", r)
+	}
+	_, out := sc.written()
+	frames := readFrames(t, out)
+	if len(frames) != 3 || frames[0].Payload[0] != 0 || frames[1].Payload[0] != 1 || frames[2].Op != wstest.OpClose {
+		t.Fatalf("%d frames %v, want the first two messages and a close", len(frames), frames)
+	}
+}
+
 func readFrames(t *testing.T, b []byte) []wstest.Frame {
 	t.Helper()
 	var frames []wstest.Frame

@@ -3,6 +3,7 @@ package lariat
 import (
 	"errors"
 	"io"
+	"math"
 
 	"github.com/lariat-ws/lariat/internal/deflate"
 )
@@ -100,13 +101,13 @@ func (c *Conn) inflateMessage(h header, validate bool) (Frame, error) {
 		}
 	}
 	if c.mbp == nil {
-		c.mbp = getBuf(min(c.opts.ReadBufferSize, int(min(c.opts.MaxMessageSize, int64(maxInt)))))
+		c.mbp = getBuf(min(c.opts.ReadBufferSize, int(min(c.opts.MaxMessageSize, math.MaxInt))))
 	}
 	var emit func([]byte) error
 	if validate {
 		emit = c.feedText
 	}
-	limit := int(min(c.opts.MaxMessageSize, int64(maxInt)))
+	limit := int(min(c.opts.MaxMessageSize, math.MaxInt))
 	m := (*c.mbp)[:0]
 	out, err := c.decomp.InflateStream(m, &c.src, limit, emit)
 	switch {

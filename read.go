@@ -6,6 +6,7 @@ package lariat
 
 import (
 	"errors"
+	"math"
 	"os"
 	"time"
 
@@ -224,7 +225,7 @@ func (c *Conn) inflateInto(validate bool) error {
 	if c.mbp != nil {
 		start = len(*c.mbp)
 	}
-	limit := int(min(c.opts.MaxMessageSize-int64(start), int64(maxInt)))
+	limit := int(min(c.opts.MaxMessageSize-int64(start), math.MaxInt))
 	want := min(max(8*len(z), 4096), limit) + 1
 	c.room(&c.mbp, want, want)
 	m := *c.mbp
@@ -248,8 +249,6 @@ func (c *Conn) inflateInto(validate bool) error {
 	}
 	return nil
 }
-
-const maxInt = int(^uint(0) >> 1)
 
 // readSome reads from the transport into p, or into the read buffer
 // when p is nil, and, while it waits, flushes what callbacks sent,

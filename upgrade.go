@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -481,23 +482,13 @@ func (u *Upgrader) newHandler(w http.ResponseWriter, r *http.Request, hs *Handsh
 		}
 		return nil, false
 	}
-	if hs.Protocol != "" && !contains(hs.Protocols, hs.Protocol) {
+	if hs.Protocol != "" && !slices.Contains(hs.Protocols, hs.Protocol) {
 		u.logError("New chose a subprotocol the client did not offer", "protocol", hs.Protocol)
 		u.abandon(h, hs, errors.New("lariat: New chose a subprotocol that was not offered"))
 		http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 		return nil, false
 	}
 	return h, true
-}
-
-// contains reports whether list holds s.
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // abandon terminates a handler whose connection never upgraded. Its Conn

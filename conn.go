@@ -87,6 +87,7 @@ type Conn struct {
 	lullSeq  uint32                // cur.seq when the peer woke the connection
 	lull     bool                  // woken from hibernation, and no message since lullSeq
 	noPark   bool                  // the poller refused this connection
+	listener bool                  // the Hub woke it last, not its peer: it parks while it waits
 	pfd      int32                 // poller: the descriptor while registered
 	pgen     uint32                // poller: the registration's generation
 	pslot    int32                 // poller: 1 + index in the timer heap; 0 when not in it

@@ -41,6 +41,17 @@ import (
 // messages already waiting in a backlog are still delivered after
 // Unsubscribe.
 //
+// A connection that a delivery woke waits for the next one parked, as a
+// hibernating connection does (see Conn.Hibernate): on Linux over a
+// plain socket it then holds no goroutine, and the next delivery wakes
+// it without allocating. Once its peer sends something it waits on its
+// goroutine again, which suits a connection that talks as much as it
+// listens, until the next delivery. Elsewhere, TLS among them, a
+// delivery wakes the connection's goroutine by moving its read deadline,
+// which costs the runtime's error value for the interrupted read: one
+// allocation per wake-up, not per message, since one wake-up writes all
+// that is waiting.
+//
 // # Backlogs
 //
 // Each connection's backlog is bounded by BacklogBytes: a waiting message
@@ -163,13 +174,12 @@ type subscriber struct {
 	member map[string]int
 
 	mu       sync.Mutex
-	queue    []delivery
-	spare    []delivery
-	bytes    int  // backlog cost of the queue and of the batch being written
-	busy     bool // messages are waiting or being written
-	writing  bool // the connection is writing a batch
-	overflow bool // a message did not fit: close once the backlog is written
-	gone     bool // the connection ended
+	queue    *[]delivery // nil when nothing waits: see deliveryPool
+	bytes    int         // backlog cost of the queue and of the batch being written
+	busy     bool        // messages are waiting or being written
+	writing  bool        // the connection is writing a batch
+	overflow bool        // a message did not fit: close once the backlog is written
+	gone     bool        // the connection ended
 }
 
 // delivery is one message waiting in a backlog.
@@ -312,9 +322,12 @@ func (s *subscriber) leave() {
 	}
 	s.mu.Lock()
 	s.gone = true
-	n := len(s.queue)
-	clear(s.queue)
-	s.queue, s.spare = nil, nil
+	n := 0
+	if s.queue != nil {
+		n = len(*s.queue)
+		putDeliveries(s.queue)
+		s.queue = nil
+	}
 	wasBusy := s.busy
 	s.busy = false
 	s.mu.Unlock()
@@ -419,7 +432,10 @@ func (s *subscriber) enqueue(pm *PreparedMessage, topic string, cost int) bool {
 		}
 		return false
 	}
-	s.queue = append(s.queue, delivery{pm, topic})
+	if s.queue == nil {
+		s.queue = deliveryPool.Get().(*[]delivery)
+	}
+	*s.queue = append(*s.queue, delivery{pm, topic})
 	s.bytes += cost
 	first := !s.busy
 	s.busy = true
@@ -451,18 +467,27 @@ func (s *subscriber) drain() (err error) {
 	}
 	c := s.c
 	s.mu.Lock()
-	if len(s.queue) == 0 && !s.overflow {
+	if s.queue == nil && !s.overflow {
 		s.mu.Unlock()
 		return nil
 	}
-	batch := s.queue
-	s.queue, s.spare = s.spare[:0], nil
+	var batch []delivery
+	bp := s.queue
+	if bp != nil {
+		batch = *bp
+	}
+	s.queue = nil
 	cost := s.bytes
 	s.writing = len(batch) > 0
 	s.mu.Unlock()
 
 	var sent, skipped int
-	defer func() { err = s.finish(batch, sent, skipped, cost, err) }()
+	defer func() { err = s.finish(bp, sent, skipped, cost, err) }()
+
+	// Woken for the Hub: until its peer sends something, the connection
+	// waits parked (see park.go), where the next delivery wakes it
+	// without moving a read deadline.
+	c.listener = true
 
 	if len(batch) > 0 && c.werr == nil && !c.closeSent {
 		// Room for the whole batch, so that it leaves in one write.
@@ -499,11 +524,16 @@ loop:
 	return err
 }
 
-// finish accounts for a batch once drain is done with it, keeps its
-// memory for the next one, and turns an overflow into the Reason the
+// finish accounts for a batch once drain is done with it, gives its
+// memory back to the pool, and turns an overflow into the Reason the
 // connection ends with once the messages queued before it are written.
-func (s *subscriber) finish(batch []delivery, sent, skipped, cost int, err error) error {
+func (s *subscriber) finish(bp *[]delivery, sent, skipped, cost int, err error) error {
 	c, h := s.c, s.h
+	var batch []delivery
+	if bp != nil {
+		batch = *bp
+		defer putDeliveries(bp)
+	}
 	failed := c.werr != nil
 	if failed {
 		sent = 0 // what was buffered never left
@@ -519,15 +549,11 @@ func (s *subscriber) finish(batch []delivery, sent, skipped, cost int, err error
 	if skipped > 0 {
 		h.skipped.Add(uint64(skipped))
 	}
-	clear(batch)
 	s.mu.Lock()
 	s.bytes -= cost
 	s.writing = false
-	if cap(batch) <= maxSpareDeliveries {
-		s.spare = batch[:0]
-	}
 	overflow := s.overflow
-	idle := len(s.queue) == 0
+	idle := s.queue == nil
 	if idle && s.busy {
 		s.busy = false
 		h.busy.Add(-1)
@@ -547,9 +573,28 @@ func (s *subscriber) finish(batch []delivery, sent, skipped, cost int, err error
 	return nil
 }
 
-// maxSpareDeliveries bounds the queue memory a connection keeps between
-// batches: 256 entries of 24 bytes.
-const maxSpareDeliveries = 256
+// deliveryPool holds the slices that backlogs queue their messages in:
+// a connection takes one when a message comes to it and gives it back
+// once it has written what was waiting, so an idle subscriber holds none,
+// and a busy one allocates none once the pool is warm.
+var deliveryPool = sync.Pool{New: func() any {
+	q := make([]delivery, 0, 16)
+	return &q
+}}
+
+// maxPooledDeliveries bounds the slices kept in deliveryPool: 256
+// entries of 24 bytes. A longer one, after a burst, is left to the GC.
+const maxPooledDeliveries = 256
+
+// putDeliveries gives a queue back to deliveryPool, emptied so that it
+// keeps no message alive.
+func putDeliveries(q *[]delivery) {
+	clear(*q)
+	if cap(*q) <= maxPooledDeliveries {
+		*q = (*q)[:0]
+		deliveryPool.Put(q)
+	}
+}
 
 // reserveWrite makes room for n more bytes in the write buffer, with a
 // larger pooled buffer if need be; flush gives it back to its pool, as it

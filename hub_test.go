@@ -806,3 +806,17 @@ func BenchmarkHubPublish(b *testing.B) {
 }
 
 var _ io.Writer = (*sinkConn)(nil)
+
+// TestIdleSubscriberHoldsNoQueue: once a connection has written what
+// was waiting for it, its backlog's slice is back in the pool.
+func TestIdleSubscriberHoldsNoQueue(t *testing.T) {
+	hub, conns := newSinkHub(3, sinkSetups[0])
+	for range 3 {
+		publishAndDrain(hub, conns, []byte("x"))
+	}
+	for i, c := range conns {
+		if q := c.topics.queue; q != nil {
+			t.Errorf("connection %d keeps a queue of %d after writing its backlog", i, cap(*q))
+		}
+	}
+}

@@ -2,6 +2,7 @@ package lariat
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -45,7 +46,7 @@ var errParked = errors.New("lariat: parked")
 // frames, the poller has not refused it, and its next deadline has not
 // passed (that one is the runtime's to deliver, as a timeout).
 func (c *Conn) mayPark() bool {
-	return canPark && c.hibernate && c.cur.op == 0 && c.remaining == 0 && !c.noPark &&
+	return canPark && (c.hibernate || c.listener) && c.cur.op == 0 && c.remaining == 0 && !c.noPark &&
 		(c.rdl.IsZero() || time.Now().Before(c.rdl))
 }
 
@@ -94,8 +95,36 @@ func (c *Conn) unpark() bool {
 // goroutine.
 func (c *Conn) wakeParked() {
 	if c.unpark() {
-		go c.serve()
+		goServe(c)
 	}
+}
+
+// goServe runs c.serve on a new goroutine without allocating: `go
+// c.serve()` would allocate the closure that carries c (16 B), once per
+// wake-up. c goes through runq instead, and the goroutine started for it,
+// which captures nothing, takes one connection from there; any one will
+// do, since each goroutine serves the connection it took to its end or
+// its next parking.
+func goServe(c *Conn) {
+	runq.mu.Lock()
+	runq.conns = append(runq.conns, c)
+	runq.mu.Unlock()
+	go serveQueued()
+}
+
+var runq struct {
+	mu    sync.Mutex
+	conns []*Conn // woken, waiting for the goroutine started for each
+}
+
+func serveQueued() {
+	runq.mu.Lock()
+	n := len(runq.conns) - 1
+	c := runq.conns[n]
+	runq.conns[n] = nil
+	runq.conns = runq.conns[:n]
+	runq.mu.Unlock()
+	c.serve()
 }
 
 // testHookParked, when tests set it, is called with every connection that

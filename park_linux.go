@@ -246,7 +246,7 @@ func (p *poller) fire() {
 		case first == nil:
 			first = c
 		default:
-			go c.serve()
+			goServe(c)
 		}
 	}
 	if first != nil {

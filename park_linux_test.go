@@ -560,14 +560,14 @@ func benchWake(b *testing.B, mode string) {
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
-// TestWakeAllocs pins what a wake-up allocates: nothing on a connection
-// that waits on its goroutine, and the new goroutine's closure (16 B) on
-// a parked one.
+// TestWakeAllocs pins what a wake-up allocates: nothing, whether the
+// connection waits on its goroutine or parked, when a new goroutine
+// takes it up (goServe).
 func TestWakeAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
-	for mode, want := range map[string]float64{"plain": 0, "parked": 1} {
+	for mode, want := range map[string]float64{"plain": 0, "parked": 0} {
 		t.Run(mode, func(t *testing.T) {
 			roundTrip := wakeRig(t, mode)
 			for range 100 {
@@ -666,5 +666,99 @@ func TestPollerEnds(t *testing.T) {
 		wc.Close()
 		h.reason(t)
 		pollerGone()
+	}
+}
+
+// TestListenerParks: a connection that only receives what it subscribed
+// to parks between deliveries, hibernating or not; once its peer sends
+// something it waits on its goroutine again, until the next delivery.
+func TestListenerParks(t *testing.T) {
+	parked := parkings(t)
+	hub := &Hub{}
+	base := subServer(t, hub, nil, noAutoHibernate)
+	wc := dialSub(t, base, []string{"news"})
+	waitBlockedReading(t) // not parked: nothing came from the Hub yet
+
+	hub.Publish("news", OpText, []byte("one"))
+	wc.WantText("one")
+	waitParked(t, parked)
+	waitGoroutineGone(t)
+
+	hub.Publish("news", OpText, []byte("two")) // wakes the parked connection
+	wc.WantText("two")
+	waitParked(t, parked)
+
+	wc.WriteText("unsub other") // its peer speaks: the answer comes
+	wc.WantText("ok")
+	waitBlockedReading(t) // from a connection that waits on its goroutine
+	select {
+	case <-parked:
+		t.Fatal("parked after its peer spoke")
+	default:
+	}
+
+	hub.Publish("news", OpText, []byte("three")) // a read deadline wakes it
+	wc.WantText("three")
+	waitParked(t, parked)
+	wc.Close()
+}
+
+// TestListenerWakeAllocs: delivering a publication to connections that
+// wait for it allocates nothing per connection. Listeners are parked, so
+// a delivery wakes them without moving a read deadline, which would cost
+// each an error value (net's *OpError) as its Read returns.
+func TestListenerWakeAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	var allocs [2]float64
+	for i, n := range []int{1, 4} {
+		hub := &Hub{}
+		parked := parkings(t)
+		base := hubServer(t, func(*http.Request) Handler {
+			return &subHandler{hub: hub, topics: []string{"news"}}
+		}, noAutoHibernate)
+		clients := make([]*bufio.Reader, n)
+		for j := range clients {
+			nc, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(base, "/"), "ws://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			io.WriteString(nc, rawRequest(base))
+			clients[j] = bufio.NewReader(nc)
+			if resp, err := http.ReadResponse(clients[j], nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake: %v %v", resp, err)
+			}
+		}
+		timeout := time.After(10 * time.Second)
+		msg := []byte("tick")
+		frame := make([]byte, 2+len("ready"))
+		for _, br := range clients {
+			io.ReadFull(br, frame) // "ready"
+		}
+		frame = frame[:2+len(msg)]
+		round := func() {
+			hub.Publish("news", OpText, msg)
+			for _, br := range clients {
+				if _, err := io.ReadFull(br, frame); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range clients {
+				select { // not waitParked: its time.After allocates
+				case <-parked:
+				case <-timeout:
+					t.Fatal("no parking")
+				}
+			}
+		}
+		for range 20 {
+			round()
+		}
+		allocs[i] = testing.AllocsPerRun(100, round)
+	}
+	if allocs[0] != allocs[1] {
+		t.Errorf("%v allocations per publication to 1 listener, %v to 4", allocs[0], allocs[1])
 	}
 }

@@ -295,7 +295,7 @@ func (c *Conn) readSome(p []byte) (int, error) {
 		}
 		c.state.Store(connBusy)
 		if n > 0 {
-			c.readSeen = true
+			c.readSeen, c.listener = true, false
 			if c.quiet {
 				c.resumeTimers()
 			}

@@ -109,117 +109,66 @@ func echoStream(sizes []int) (in, out []byte) {
 	return in, out
 }
 
-// TestBuffersGrowAndShrink: reads that fill the read buffer double it up
-// to maxGrownBuffer, echoes that overflow the write buffer double that,
-// and when one 1 KiB message comes per read, both shrink back to the
-// option's size.
-func TestBuffersGrowAndShrink(t *testing.T) {
-	const n = 64
-	sizes := make([]int, n)
-	for i := range sizes {
-		sizes[i] = 1024
-	}
-	in, out := echoStream(sizes)
-	frameLen := len(in) / n
-	fc := &chunkConn{in: in, sizes: []int{1 << 20}}
-	c := newTestConn(fc, echoHandler{}, Options{}, VersionRFC6455)
-
-	// Everything arrives at once: each read fills the read buffer.
-	maxHeld, maxWrite := 0, 0
-	for range n {
-		if err := c.step(); err != nil {
-			t.Fatal(err)
-		}
-		held, _, write := c.bufSizes()
-		maxHeld, maxWrite = max(maxHeld, held), max(maxWrite, write)
-	}
-	if maxHeld != maxGrownBuffer || maxWrite != maxGrownBuffer {
-		t.Fatalf("under load the buffers grew to %d (read) and %d (write), want %d", maxHeld, maxWrite, maxGrownBuffer)
-	}
-
-	// One message per read: the buffers shrink, a halving at a time.
-	fc.in, fc.sizes = in, []int{frameLen}
-	prevHeld, prevWrite := maxHeld, maxWrite
-	for i := range n {
-		if err := c.step(); err != nil {
-			t.Fatal(err)
-		}
-		held, read, write := c.bufSizes()
-		if held > prevHeld || write > prevWrite {
-			t.Fatalf("message %d: a buffer grew under a light load: read %d → %d, write %d → %d", i, prevHeld, held, prevWrite, write)
-		}
-		if held > read && held >= 2*read {
-			t.Fatalf("message %d: holds a read buffer of %d, sized %d", i, held, read)
-		}
-		prevHeld, prevWrite = held, write
-	}
-	if err := c.step(); !errorsIsEOF(err) {
-		t.Fatalf("after the input: %v", err)
-	}
-	held, read, write := c.bufSizes()
-	if held != defaultBufferSize || read != defaultBufferSize || write != defaultBufferSize {
-		t.Fatalf("after the load fell: read buffer %d (size %d), write %d, want %d", held, read, write, defaultBufferSize)
-	}
-	if want := append(append([]byte(nil), out...), out...); !bytes.Equal(fc.out.Bytes(), want) {
-		t.Fatalf("echoes differ: %d bytes, want %d", fc.out.Len(), len(want))
-	}
-
-	// Hibernating gives the buffers back, and their sizes start over.
-	c.rsize.grow(c.opts.ReadBufferSize)
-	c.wsize.grow(c.opts.WriteBufferSize)
-	c.hibernateNow()
-	if held, read, write := c.bufSizes(); held != 0 || read != defaultBufferSize || write != defaultBufferSize {
-		t.Fatalf("hibernated: read buffer %d (size %d), write %d", held, read, write)
-	}
-}
-
 func errorsIsEOF(err error) bool { return errors.Is(err, io.EOF) }
 
-// TestEchoSplitPoints echoes messages around every size the buffers
-// care about (the in-place limit, the buffer sizes, the bound) read in
-// pieces of many sizes, so that the read buffer grows and shrinks
-// between and inside frames, and checks the echo byte for byte and the
-// bound on the read buffer.
-func TestEchoSplitPoints(t *testing.T) {
-	sizes := []int{0, 1, 125, 126, 1000, 2047, 2048, 2049, 4095, 4096, 5000, 16383, 16384, 16385, 20000, 32768, 70000, 3, 1024, 1024, 1024}
-	in, out := echoStream(sizes)
-	pieces := [][]int{
-		{1},
-		{2, 3, 5},
-		{7, 4096},
-		{4095},
-		{4096},
-		{4097},
-		{1032},
-		{8192, 1},
-		{32768},
-		{65536},
-		{1 << 20},
-		{40000, 10, 1032, 3},
-		{100, 65536, 2},
+// sameEcho fails the test where got, the echo, first differs from want.
+func sameEcho(t *testing.T, got, want []byte) {
+	t.Helper()
+	if bytes.Equal(got, want) {
+		return
 	}
-	for _, ps := range pieces {
+	i := 0
+	for i < min(len(got), len(want)) && got[i] == want[i] {
+		i++
+	}
+	t.Fatalf("echo differs from byte %d on (%d bytes, want %d)", i, len(got), len(want))
+}
+
+// splitSizes are message sizes around every size the buffers care about:
+// the in-place limit, the buffer sizes, the bound.
+var splitSizes = []int{0, 1, 125, 126, 1000, 2047, 2048, 2049, 4095, 4096, 5000, 16383, 16384, 16385, 20000, 32768, 70000, 3, 1024, 1024, 1024}
+
+// splitPieces are the sizes of the pieces in which the split-point tests
+// deliver the messages, taken in turn.
+var splitPieces = [][]int{
+	{1},
+	{2, 3, 5},
+	{7, 4096},
+	{4095},
+	{4096},
+	{4097},
+	{1032},
+	{8192, 1},
+	{32768},
+	{65536},
+	{1 << 20},
+	{40000, 10, 1032, 3},
+	{100, 65536, 2},
+}
+
+// TestEchoSplitPoints echoes the messages of splitSizes read in the
+// pieces of splitPieces, and checks the echo byte for byte and the bound
+// on the read buffer. Over this transport, not a socket, the read buffer
+// keeps its size; the write buffer grows and shrinks. (TestSocketSplitPoints
+// does the same over a socket.)
+func TestEchoSplitPoints(t *testing.T) {
+	in, out := echoStream(splitSizes)
+	for _, ps := range splitPieces {
 		t.Run(fmt.Sprint(ps), func(t *testing.T) {
 			fc := &chunkConn{in: in, sizes: ps}
 			c := newTestConn(fc, echoHandler{}, Options{}, VersionRFC6455)
-			for range len(sizes) {
+			for range len(splitSizes) {
 				if err := c.step(); err != nil {
 					t.Fatal(err)
 				}
-				if held, _, _ := c.bufSizes(); held > maxGrownBuffer {
+				if held, _, _ := c.bufSizes(); held != defaultBufferSize {
 					t.Fatalf("read buffer of %d bytes", held)
 				}
 			}
 			if err := c.step(); !errorsIsEOF(err) {
 				t.Fatalf("after the input: %v", err)
 			}
-			if got := fc.out.Bytes(); !bytes.Equal(got, out) {
-				i := 0
-				for i < min(len(got), len(out)) && got[i] == out[i] {
-					i++
-				}
-				t.Fatalf("echo differs from byte %d on (%d bytes, want %d)", i, len(got), len(out))
-			}
+			sameEcho(t, fc.out.Bytes(), out)
 		})
 	}
 }
@@ -237,31 +186,5 @@ func TestMakeRoomWhenFull(t *testing.T) {
 	c.makeRoom()
 	if len(c.rbuf) != 2*len(want) || c.r != 0 || !bytes.Equal(c.rbuf[:c.w], want) {
 		t.Fatalf("read buffer of %d with [%d:%d] unread, want %d with the %d bytes kept", len(c.rbuf), c.r, c.w, 2*len(want), len(want))
-	}
-}
-
-// TestBufferedEchoAllocs pins the pipelined echo, 32 messages of 1 KiB
-// per read with the buffers grown, at zero allocations per message.
-func TestBufferedEchoAllocs(t *testing.T) {
-	if raceEnabled {
-		t.Skip("sync.Pool drops items at random under the race detector")
-	}
-	sizes := make([]int, 32)
-	for i := range sizes {
-		sizes[i] = 1024
-	}
-	batch, _ := echoStream(sizes)
-	fc := &fakeConn{frame: batch}
-	c := newTestConn(fc, echoHandler{}, Options{}, VersionRFC6455)
-	for range 1000 {
-		if err := c.step(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if held, _, write := c.bufSizes(); held != maxGrownBuffer || write != maxGrownBuffer {
-		t.Fatalf("buffers of %d and %d, want them grown to %d", held, write, maxGrownBuffer)
-	}
-	if n := testing.AllocsPerRun(1000, func() { c.step() }); n != 0 {
-		t.Errorf("%v allocations per echoed message", n)
 	}
 }

@@ -68,6 +68,8 @@ func (c *Conn) fill() error {
 		}
 		if c.rbuf != nil {
 			c.makeRoom()
+		} else if c.remaining == 0 {
+			c.rsize.shrink(c.opts.ReadBufferSize) // see makeRoom
 		}
 		n, err := c.readSome(nil)
 		c.w += n
@@ -115,10 +117,13 @@ func (c *Conn) awoke() {
 // sawRead adapts the read buffer's size to a read of n bytes that ended
 // at c.w: a read that filled at least half of the buffer, up to its end,
 // suggests that more was waiting, and the buffer doubles before the next
-// read (see makeRoom).
+// read (see makeRoom). Only over a plain socket, where the read buffer
+// goes back to its pool whenever the socket is empty (see readSocket):
+// over other transports a connection waits for the peer holding its
+// read buffer, which must then stay the size the options give.
 func (c *Conn) sawRead(n int) {
 	c.rsize.observe(n)
-	if c.w == len(c.rbuf) && 2*n >= len(c.rbuf) {
+	if c.sock != nil && c.w == len(c.rbuf) && 2*n >= len(c.rbuf) {
 		c.rsize.grow(c.opts.ReadBufferSize)
 	}
 }

@@ -47,6 +47,22 @@ func drain(cli net.Conn) (wait func() []byte) {
 	return func() []byte { <-done; return got.Bytes() }
 }
 
+// discard reads cli to its end in a goroutine, keeping nothing; wait
+// returns once the server's end is closed.
+func discard(cli net.Conn) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := cli.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
 // TestBuffersGrowAndShrink: over a socket, reads that fill the read
 // buffer double it up to maxGrownBuffer, and echoes that overflow the
 // write buffer double that; when one 1 KiB message comes per read, both
@@ -205,5 +221,44 @@ func TestBufferedEchoAllocs(t *testing.T) {
 	got := echoes()
 	if len(got) != len(echo)*batches {
 		t.Fatalf("%d bytes echoed, want %d", len(got), len(echo)*batches)
+	}
+}
+
+// BenchmarkSocketEcho echoes 1 KiB messages over a socket pair, written
+// in batches of window messages: with a window of 1 the buffers keep
+// the option's size, with 32 they grow. The peer's writes and reads are
+// counted in the time.
+func BenchmarkSocketEcho(b *testing.B) {
+	for _, window := range []int{1, 32} {
+		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
+			sizes := make([]int, window)
+			for i := range sizes {
+				sizes[i] = 1024
+			}
+			batch, _ := echoStream(sizes)
+			srv, cli := socketPair(b)
+			c := newTestConn(srv, echoHandler{}, Options{}, VersionRFC6455)
+			done := discard(cli)
+			b.SetBytes(1024)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if i%window == 0 {
+					if _, err := cli.Write(batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := c.step(); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.StopTimer()
+			cli.CloseWrite()
+			for c.step() == nil {
+			}
+			srv.Close()
+			done()
+		})
 	}
 }

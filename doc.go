@@ -99,8 +99,10 @@
 // read buffer and its write buffer from shared pools while it uses them:
 // the write buffer goes back once the frames in it are written, and over a
 // plain TCP or Unix socket the read buffer goes back whenever the socket
-// has nothing to read. Frames sent in callbacks leave together when the
-// connection is about to wait for the peer.
+// has nothing to read. Under load both grow, up to 32 KiB, and shrink
+// back when the load falls (see Options.ReadBufferSize). Frames sent in
+// callbacks leave together when the connection is about to wait for the
+// peer.
 //
 // # Idle connections
 //

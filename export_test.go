@@ -71,3 +71,10 @@ func waitReading(t *testing.T, c *Conn) {
 		}
 	}
 }
+
+// bufSizes reports the length of the read buffer the connection holds (0
+// when none) and the sizes it will take its next read and write buffers
+// at.
+func (c *Conn) bufSizes() (held, read, write int) {
+	return len(c.rbuf), c.rsize.size(c.opts.ReadBufferSize), c.wsize.size(c.opts.WriteBufferSize)
+}

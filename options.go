@@ -53,11 +53,22 @@ type Options struct {
 	// §8.1 requires.
 	SkipUTF8Validation bool
 
-	// ReadBufferSize and WriteBufferSize size the pooled buffers a
-	// connection takes while it reads and writes. Zero means 4096.
-	// Messages up to half the read buffer are handed to Handle without a
-	// copy; larger ones are gathered in a pooled buffer that grows as
-	// their bytes arrive.
+	// ReadBufferSize and WriteBufferSize are the sizes at which a
+	// connection takes its pooled read and write buffers when the load is
+	// light. Zero means 4096. Under load the buffers double, up to 32 KiB
+	// (Cowboy's dynamic_buffer): the read buffer when a read fills it,
+	// over a plain TCP or Unix socket only; the write buffer when a frame
+	// finds it full. They halve again, down to these sizes, once the
+	// bytes per read or per write fall below a quarter of the size, and
+	// start over at these sizes when the connection hibernates. The
+	// buffers are held only while used (the write buffer until its frames
+	// are written, the read buffer until the socket is empty), so an idle
+	// connection holds neither, whatever its load was; over other
+	// transports, such as TLS, the read buffer is held while waiting and
+	// stays at ReadBufferSize. A busy connection holds at most 64 KiB of
+	// the two. Messages up to half the read buffer are handed to Handle
+	// without a copy; larger ones are gathered in a pooled buffer that
+	// grows as their bytes arrive.
 	ReadBufferSize, WriteBufferSize int
 
 	// HibernateAfter makes a connection that has received nothing, from

@@ -60,19 +60,24 @@ func (c *Conn) fill() error {
 			if _, err := c.readSome(c.tiny[:]); err != nil {
 				return err
 			}
-			c.setReadBuf(getBuf(c.opts.ReadBufferSize))
+			c.setReadBuf(getBuf(c.rsize.size(c.opts.ReadBufferSize)))
 			c.rbuf[0] = c.tiny[0]
 			c.r, c.w = 0, 1
 			c.awoke()
 			return nil
 		}
 		if c.rbuf != nil {
-			c.compact()
+			c.makeRoom()
+		} else if c.remaining == 0 {
+			c.rsize.shrink(c.opts.ReadBufferSize) // see makeRoom
 		}
 		n, err := c.readSome(nil)
 		c.w += n
-		if n > 0 && c.hibernate {
-			c.awoke()
+		if n > 0 {
+			c.sawRead(n)
+			if c.hibernate {
+				c.awoke()
+			}
 		}
 		if err != errRefill {
 			return err
@@ -85,11 +90,13 @@ func (c *Conn) fill() error {
 var errRefill = errors.New("lariat: hibernate now")
 
 // hibernateNow gives back the read buffer and the compression state.
+// The buffer sizes start again from the options' sizes: the load is gone.
 func (c *Conn) hibernateNow() {
 	if c.rbuf != nil {
 		putBuf(c.rbp)
 		c.rbp, c.rbuf, c.r, c.w = nil, nil, 0, 0
 	}
+	c.rsize, c.wsize = bufSize{}, bufSize{}
 	if c.comp != nil {
 		c.comp.Release()
 		c.decomp.Release()
@@ -105,6 +112,51 @@ func (c *Conn) awoke() {
 	}
 	c.hibernate = false
 	c.resumeTimers()
+}
+
+// sawRead adapts the read buffer's size to a read of n bytes that ended
+// at c.w: a read that filled at least half of the buffer, up to its end,
+// suggests that more was waiting, and the buffer doubles before the next
+// read (see makeRoom). Only over a plain socket, where the read buffer
+// goes back to its pool whenever the socket is empty (see readSocket):
+// over other transports a connection waits for the peer holding its
+// read buffer, which must then stay the size the options give.
+func (c *Conn) sawRead(n int) {
+	c.rsize.observe(n)
+	if c.sock != nil && c.w == len(c.rbuf) && 2*n >= len(c.rbuf) {
+		c.rsize.grow(c.opts.ReadBufferSize)
+	}
+}
+
+// makeRoom makes room at the end of the read buffer before a read. It
+// moves the unread bytes into a larger buffer when the buffer is to grow,
+// and takes a smaller one when the buffer is to shrink and holds nothing:
+// no unread bytes, no frame whose payload is still to come. A frame's
+// payload is read in place when it fits in half of the buffer (see
+// Conn.data), so the buffer must not shrink under it; it does not, since
+// readSocket takes the size decided here when it takes a buffer again.
+// Should the unread bytes fill the buffer all the same (a buffer given
+// at the handshake, larger than the option's), it doubles: a read always
+// has room.
+func (c *Conn) makeRoom() {
+	base := c.opts.ReadBufferSize
+	empty := c.r == c.w && c.remaining == 0
+	if empty {
+		c.rsize.shrink(base)
+	}
+	want := c.rsize.size(base)
+	if c.r == 0 && c.w == len(c.rbuf) {
+		want = max(want, 2*len(c.rbuf))
+	}
+	if len(c.rbuf) >= want && (!empty || len(c.rbuf) < 2*want) {
+		c.compact()
+		return
+	}
+	nb := getBuf(want)
+	c.w = copy((*nb)[:cap(*nb)], c.rbuf[c.r:c.w])
+	c.r = 0
+	putBuf(c.rbp)
+	c.setReadBuf(nb)
 }
 
 // compact makes room at the end of the read buffer.

@@ -45,7 +45,7 @@ func socketOf(nc net.Conn) syscall.RawConn {
 // runtime waits for the socket.
 func (c *Conn) readSocket(fd uintptr) bool {
 	if c.rbuf == nil {
-		c.setReadBuf(getBuf(c.opts.ReadBufferSize))
+		c.setReadBuf(getBuf(c.rsize.size(c.opts.ReadBufferSize)))
 		c.r, c.w = 0, 0
 	}
 	for {

@@ -112,7 +112,11 @@ func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 		return err
 	}
 	wb := c.writeBuf()
-	if len(wb)+maxServerHeaderSize+len(p) <= cap(wb) {
+	n := maxServerHeaderSize + len(p)
+	if len(wb)+n > cap(wb) && n <= cap(wb) && c.growWriteBuf() {
+		wb = *c.wbp
+	}
+	if len(wb)+n <= cap(wb) {
 		wb = appendHeader(wb, fin, rsv, op, len(p))
 		*c.wbp = append(wb, p...)
 		return nil
@@ -127,9 +131,29 @@ func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 // connection holds none.
 func (c *Conn) writeBuf() []byte {
 	if c.wbp == nil {
-		c.wbp = getBuf(c.opts.WriteBufferSize)
+		c.wbp = getBuf(c.wsize.size(c.opts.WriteBufferSize))
 	}
 	return *c.wbp
+}
+
+// growWriteBuf moves the buffered frames into a write buffer twice as
+// large, when a frame that would fit in an empty buffer finds it full
+// and the size may grow, and reports whether it did. A frame larger than
+// the buffer is written through (see writeThrough) and grows nothing.
+func (c *Conn) growWriteBuf() bool {
+	if !c.wsize.grow(c.opts.WriteBufferSize) {
+		return false
+	}
+	nb := getBuf(c.wsize.size(c.opts.WriteBufferSize))
+	if cap(*nb) <= cap(*c.wbp) {
+		// The buffer is a larger one that Hub's delivery took.
+		putBuf(nb)
+		return false
+	}
+	*nb = append(*nb, *c.wbp...)
+	putBuf(c.wbp)
+	c.wbp = nb
+	return true
 }
 
 // writeThrough writes the buffered bytes, then p and trailer, with one
@@ -149,7 +173,8 @@ func (c *Conn) writeThrough(p, trailer []byte) error {
 
 // flush writes the buffered frames in one write and gives the write
 // buffer back to the pool: a connection holds one only while frames wait
-// in it.
+// in it. The next one is smaller when the recent flushes used little of
+// theirs (see bufSize).
 func (c *Conn) flush() error {
 	if c.wbp == nil {
 		return c.werr
@@ -160,6 +185,8 @@ func (c *Conn) flush() error {
 			c.werr = err
 		}
 	}
+	c.wsize.observe(len(*c.wbp))
+	c.wsize.shrink(c.opts.WriteBufferSize)
 	putBuf(c.wbp)
 	c.wbp = nil
 	return c.werr

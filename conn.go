@@ -93,6 +93,8 @@ type Conn struct {
 	pfd      int32                 // poller: the descriptor while registered
 	pgen     uint32                // poller: the registration's generation
 	pslot    int32                 // poller: 1 + index in the timer heap; 0 when not in it
+	pfired   bool                  // poller: the registration's event came; under its mutex
+	pkept    bool                  // registered with the poller, armed or not: connection goroutine only
 
 	// Commands and the close handshake: connection goroutine only.
 	initDone  bool // Init has run
@@ -251,6 +253,9 @@ func (c *Conn) serve() {
 	}
 	// The connection has ended.
 	defer c.srv.done(c)
+	if c.pkept {
+		parker.forget(c) // before its descriptor can be reused
+	}
 	c.closeTransport(&r)
 	c.releaseBuffers()
 	c.terminate(r)

@@ -82,7 +82,7 @@ func (c *Conn) unpark() bool {
 			}
 		case connParked:
 			if c.state.CompareAndSwap(s, connBusy) {
-				parker.forget(c)
+				parker.woke(c)
 				return true
 			}
 		default:

@@ -100,7 +100,7 @@ func (p *poller) arm(c *Conn, fd uintptr) bool {
 		p.conns = conns
 	}
 	p.gen++
-	c.pfd, c.pgen = int32(fd), p.gen
+	c.pfd, c.pgen, c.pfired, c.pkept = int32(fd), p.gen, false, true
 	if p.conns[fd] == nil {
 		p.count++
 	}
@@ -108,6 +108,9 @@ func (p *poller) arm(c *Conn, fd uintptr) bool {
 	if !p.running {
 		p.running = true
 		go p.wait()
+	}
+	if c.pslot != 0 {
+		p.remove(c)
 	}
 	if !c.rdl.IsZero() {
 		p.push(c)
@@ -128,9 +131,47 @@ func (p *poller) arm(c *Conn, fd uintptr) bool {
 	return true
 }
 
+// rearm parks c again, in state connParking, on the registration its
+// last parking left in place, and reports whether it could: without a
+// system call, where arm reads the socket and re-arms it. It can when the
+// wake-up since was not the socket's (a post, a Hub delivery, a timer):
+// then the registration is still armed, so the socket has had nothing to
+// read since the read that found it empty before that parking; anything
+// that came since is an event still to come, which will wake c. It runs
+// on c's goroutine, with nothing unread.
+func (p *poller) rearm(c *Conn) bool {
+	if !c.pkept {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.ok || c.pfired || p.conns[c.pfd] != c {
+		return false
+	}
+	// Under p.mu, which wait holds as it marks an event's connection
+	// fired: an event taken after this finds connParking.
+	c.state.Store(connParking)
+	if !c.rdl.IsZero() {
+		p.push(c)
+	}
+	return true
+}
+
+// woke takes c, which a post, Shutdown or its deadline just woke from
+// parking, out of the timer heap, since its goroutine now plans its
+// deadlines. Its registration stays, for rearm.
+func (p *poller) woke(c *Conn) {
+	p.mu.Lock()
+	if c.pslot != 0 {
+		p.remove(c)
+	}
+	p.mu.Unlock()
+}
+
 // forget unregisters c, if it is registered. Its socket may stay in the
 // epoll set, armed: an event from it no longer finds c.
 func (p *poller) forget(c *Conn) {
+	c.pkept = false
 	p.mu.Lock()
 	if fd := int(c.pfd); fd < len(p.conns) && p.conns[fd] == c {
 		p.conns[fd] = nil
@@ -170,6 +211,7 @@ func (p *poller) wait() {
 			for _, ev := range events[:n] {
 				if fd := int(ev.Fd); fd < len(p.conns) {
 					if c := p.conns[fd]; c != nil && c.pgen == uint32(ev.Pad) {
+						c.pfired = true // disarmed: only arm re-arms it
 						woken = append(woken, c)
 					}
 				}

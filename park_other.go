@@ -11,4 +11,6 @@ var parker poller
 type poller struct{}
 
 func (*poller) arm(c *Conn, _ uintptr) bool { c.noPark = true; return false }
+func (*poller) rearm(*Conn) bool            { return false }
+func (*poller) woke(*Conn)                  {}
 func (*poller) forget(*Conn)                {}

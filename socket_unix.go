@@ -44,6 +44,12 @@ func socketOf(nc net.Conn) syscall.RawConn {
 // connection (sockErr is errParked) or returns false, so that the
 // runtime waits for the socket.
 func (c *Conn) readSocket(fd uintptr) bool {
+	// Back from a wake-up that was not the socket's, with the socket's
+	// registration still armed: park again without reading.
+	if c.rbuf == nil && c.pkept && c.mayPark() && parker.rearm(c) {
+		c.sockErr = errParked
+		return true
+	}
 	if c.rbuf == nil {
 		c.setReadBuf(getBuf(c.rsize.size(c.opts.ReadBufferSize)))
 		c.r, c.w = 0, 0

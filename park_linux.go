@@ -52,6 +52,7 @@ type poller struct {
 	heap      []*Conn // the registered connections with a deadline, a min-heap on rdl
 	timer     *time.Timer
 	at        time.Time // when timer fires; zero when it is stopped
+	arms      uint64    // the registrations armed with a system call, for tests
 }
 
 // start creates the epoll instance.
@@ -100,6 +101,7 @@ func (p *poller) arm(c *Conn, fd uintptr) bool {
 		p.conns = conns
 	}
 	p.gen++
+	p.arms++
 	c.pfd, c.pgen, c.pfired, c.pkept = int32(fd), p.gen, false, true
 	if p.conns[fd] == nil {
 		p.count++

@@ -762,3 +762,75 @@ func TestListenerWakeAllocs(t *testing.T) {
 		t.Errorf("%v allocations per publication to 1 listener, %v to 4", allocs[0], allocs[1])
 	}
 }
+
+// arms counts the registrations the poller has armed with a system call.
+func arms() uint64 {
+	parker.mu.Lock()
+	defer parker.mu.Unlock()
+	return parker.arms
+}
+
+// TestParkAgainWithoutSyscalls: a connection that a post woke parks
+// again on the registration it left, without reading its socket or
+// re-arming it; one that its socket woke re-arms.
+func TestParkAgainWithoutSyscalls(t *testing.T) {
+	parked := parkings(t)
+	h := hibernating()
+	wc := wstest.Dial(t, serve(t, h, noAutoHibernate))
+	wc.WriteText("x")
+	wc.WantText("x")
+	c := waitParked(t, parked)
+	before := arms()
+	for i := range 5 {
+		c.Post(fmt.Sprint("post ", i))
+		wc.WantText(fmt.Sprint("post ", i))
+		waitParked(t, parked)
+	}
+	if n := arms() - before; n != 0 {
+		t.Errorf("%d registrations armed again for 5 posts, want 0", n)
+	}
+	wc.WriteText("y")
+	wc.WantText("y")
+	waitParked(t, parked)
+	if n := arms() - before; n != 1 {
+		t.Errorf("%d registrations armed after data from the peer, want 1", n)
+	}
+}
+
+// TestParkDataDuringWake: data that comes while a post has woken a
+// parked connection, before or after the registration's event is taken,
+// is read: whether the connection parks again on its registration or
+// re-arms it, nothing is lost.
+func TestParkDataDuringWake(t *testing.T) {
+	parked := parkings(t)
+	h := hibernating()
+	wc := wstest.Dial(t, serve(t, h, noAutoHibernate))
+	wc.WriteText("x")
+	wc.WantText("x")
+	c := waitParked(t, parked)
+	for i := range 200 {
+		post, data := fmt.Sprint("post ", i), fmt.Sprint("data ", i)
+		c.Post(post)
+		wc.WriteText(data)
+		got := map[string]bool{}
+		for range 2 {
+			f, err := wc.ReadFrame()
+			if err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+			got[string(f.Payload)] = true
+		}
+		if !got[post] || !got[data] {
+			t.Fatalf("round %d: got %v", i, got)
+		}
+		// Parked once or twice, as the post and the data may wake it
+		// separately: wait until it is parked again.
+		for c.state.Load() != connParked {
+			select {
+			case <-parked:
+			case <-time.After(10 * time.Second):
+				t.Fatal("never parked")
+			}
+		}
+	}
+}

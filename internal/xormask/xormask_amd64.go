@@ -30,3 +30,9 @@ var avx2 = hasAVX2()
 // the YMM registers across context switches (OSXSAVE, XCR0 bits 1 and 2).
 // golang.org/x/sys/cpu would tell the same, at the cost of a dependency.
 func hasAVX2() bool
+
+// xorCopyBulk is XORCopy for len(src) >= bulkMin, with key the 4-byte key
+// repeated twice; len(dst) == len(src).
+//
+//go:noescape
+func xorCopyBulk(dst, src []byte, key uint64) (ascii bool)

@@ -48,6 +48,17 @@ func (s *utf8State) feed(p []byte) bool {
 	return s.scan(p)
 }
 
+// feedUnmasked is feed for a piece that unmask has just written, told
+// whether it is all ASCII: ASCII that follows a character boundary is
+// valid as it is, so only pieces with other bytes, or that must finish
+// a sequence begun before them, are looked at again.
+func (s *utf8State) feedUnmasked(p []byte, ascii bool) bool {
+	if ascii && s.need == 0 {
+		return true
+	}
+	return s.feed(p)
+}
+
 // utf8VectorMin is the shortest piece worth the call into vector code:
 // below it, the word loop of scan is as fast.
 const utf8VectorMin = 64

@@ -427,3 +427,28 @@ cdone:
 	ORQ      BX, R10
 	SETEQ    ascii+56(FP)
 	RET
+
+// func hasAVX512BW() bool
+//
+// Called only once hasAVX2 said yes: CPUID leaf 7 and XGETBV exist.
+TEXT ·hasAVX512BW(SB), NOSPLIT, $0-1
+	// XCR0: XMM, YMM, opmask, ZMM_Hi256 and Hi16_ZMM state (bits 1, 2, 5-7).
+	MOVL   $0, CX
+	XGETBV
+	ANDL   $0xe6, AX
+	CMPL   AX, $0xe6
+	JNE    no512
+
+	// Leaf 7, subleaf 0, EBX: AVX512F (bit 16) and AVX512BW (bit 30).
+	MOVL $7, AX
+	MOVL $0, CX
+	CPUID
+	ANDL $0x40010000, BX
+	CMPL BX, $0x40010000
+	JNE  no512
+	MOVB $1, ret+0(FP)
+	RET
+
+no512:
+	MOVB $0, ret+0(FP)
+	RET

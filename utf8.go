@@ -25,7 +25,8 @@ const utf8Bad = 0xff
 // state stays invalid.
 //
 // Where the CPU allows (utf8_amd64.s), pieces of utf8VectorMin bytes or
-// more go through vector code, 32 bytes per step; scan does the rest.
+// more go through vector code, 32 bytes per step with AVX2 and 64 with
+// AVX-512 BW; scan does the rest.
 func (s *utf8State) feed(p []byte) bool {
 	if s.need != 0 {
 		var ok bool

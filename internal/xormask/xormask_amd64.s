@@ -439,13 +439,18 @@ TEXT ·hasAVX512BW(SB), NOSPLIT, $0-1
 	CMPL   AX, $0xe6
 	JNE    no512
 
-	// Leaf 7, subleaf 0, EBX: AVX512F (bit 16) and AVX512BW (bit 30).
+	// Leaf 7, subleaf 0, EBX: AVX512F (bit 16) and AVX512BW (bit 30);
+	// ECX: AVX512_VBMI2 (bit 6), which lariat does not use but which
+	// marks the CPUs (Ice Lake and later, Zen 4 and later) whose 512-bit
+	// instructions do not lower the core's clock as Skylake-X's do.
 	MOVL $7, AX
 	MOVL $0, CX
 	CPUID
 	ANDL $0x40010000, BX
 	CMPL BX, $0x40010000
 	JNE  no512
+	ANDL $0x40, CX
+	JZ   no512
 	MOVB $1, ret+0(FP)
 	RET
 

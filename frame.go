@@ -203,3 +203,15 @@ func mask(key uint32, pos int, b []byte) int {
 	xormask.XOR(b, bits.RotateLeft32(key, -8*(pos&3)))
 	return pos + len(b)
 }
+
+// unmask writes src unmasked to dst, where pos is the offset of src[0]
+// within the frame payload, and reports whether every byte it wrote is
+// ASCII: a text payload that is needs no other look to be valid UTF-8.
+// dst is either src itself or does not overlap it, and is at least as
+// long.
+//
+// Copying out of the read buffer, unmasking and the ASCII test are one
+// pass over the bytes, which internal/xormask runs at mask's speed.
+func unmask(key uint32, pos int, dst, src []byte) (ascii bool) {
+	return xormask.XORCopy(dst, src, bits.RotateLeft32(key, -8*(pos&3)))
+}

@@ -182,8 +182,8 @@ func (c *Conn) readPayloadInPlace(h header, validate bool) ([]byte, error) {
 	for {
 		if avail := min(c.w-c.r, n); avail > done {
 			chunk := c.rbuf[c.r+done : c.r+avail]
-			mask(h.key, done, chunk)
-			if validate && !c.cur.utf8.feed(chunk) {
+			ascii := unmask(h.key, done, chunk, chunk)
+			if validate && !c.cur.utf8.feedUnmasked(chunk, ascii) {
 				return nil, errBadUTF8
 			}
 			done = avail
@@ -209,7 +209,11 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 	n := int(h.length)
 	for done := 0; done < n; {
 		rest := n - done
-		var chunk []byte
+		// chunk is where the next bytes go in *bp; they come from src,
+		// which is either chunk itself, read straight from the
+		// transport, or bytes in the read buffer, which are unmasked on
+		// the way over: one pass, not a copy and then an unmasking.
+		var chunk, src []byte
 		if c.r == c.w && rest >= len(c.rbuf)/2 {
 			room := c.room(bp, 1, rest)
 			room = room[:min(len(room), rest)]
@@ -218,6 +222,7 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 				return err
 			}
 			chunk = room[:k]
+			src = chunk
 		} else {
 			if c.r == c.w {
 				if err := c.fill(); err != nil {
@@ -226,13 +231,13 @@ func (c *Conn) readPayloadInto(bp **[]byte, h header, validate bool) error {
 			}
 			k := min(c.w-c.r, rest)
 			chunk = c.room(bp, k, rest)[:k]
-			copy(chunk, c.rbuf[c.r:c.r+k])
+			src = c.rbuf[c.r : c.r+k]
 			c.r += k
 		}
 		**bp = (**bp)[:len(**bp)+len(chunk)]
 		c.remaining -= int64(len(chunk))
-		mask(h.key, done, chunk)
-		if validate && !c.cur.utf8.feed(chunk) {
+		ascii := unmask(h.key, done, chunk, src)
+		if validate && !c.cur.utf8.feedUnmasked(chunk, ascii) {
 			return errBadUTF8
 		}
 		done += len(chunk)

@@ -25,7 +25,8 @@ const utf8Bad = 0xff
 // state stays invalid.
 //
 // Where the CPU allows (utf8_amd64.s), pieces of utf8VectorMin bytes or
-// more go through vector code, 32 bytes per step; scan does the rest.
+// more go through vector code, 32 bytes per step with AVX2 and 64 with
+// AVX-512 BW; scan does the rest.
 func (s *utf8State) feed(p []byte) bool {
 	if s.need != 0 {
 		var ok bool
@@ -46,6 +47,17 @@ func (s *utf8State) feed(p []byte) bool {
 		p = p[k:]
 	}
 	return s.scan(p)
+}
+
+// feedUnmasked is feed for a piece that unmask has just written, told
+// whether it is all ASCII: ASCII that follows a character boundary is
+// valid as it is, so only pieces with other bytes, or that must finish
+// a sequence begun before them, are looked at again.
+func (s *utf8State) feedUnmasked(p []byte, ascii bool) bool {
+	if ascii && s.need == 0 {
+		return true
+	}
+	return s.feed(p)
 }
 
 // utf8VectorMin is the shortest piece worth the call into vector code:

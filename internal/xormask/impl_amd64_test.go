@@ -55,3 +55,31 @@ func BenchmarkImpl(b *testing.B) {
 		}
 	}
 }
+
+// forEachCopyImpl runs f with XORCopy, xorCopyBulk alone (which XORCopy
+// calls only from bulkMin bytes up) and the portable xorCopyWords, the
+// assembly each with AVX2, where the machine has it, and with SSE2.
+func forEachCopyImpl(t *testing.T, f func(t *testing.T, xor func(dst, src []byte, key uint32) bool)) {
+	saved := useAVX2
+	defer func() { useAVX2 = saved }()
+	bulk := func(dst, src []byte, key uint32) bool {
+		return xorCopyBulk(dst[:len(src)], src, uint64(key)<<32|uint64(key))
+	}
+	words := func(dst, src []byte, key uint32) bool {
+		return xorCopyWords(dst, src, uint64(key)<<32|uint64(key))
+	}
+	t.Run("words", func(t *testing.T) { f(t, words) })
+	for _, avx2 := range []bool{true, false} {
+		if avx2 && !hasAVX2() {
+			t.Log("no AVX2 here: testing SSE2 only")
+			continue
+		}
+		useAVX2 = avx2
+		name := "sse2"
+		if avx2 {
+			name = "avx2"
+		}
+		t.Run("XORCopy/"+name, func(t *testing.T) { f(t, XORCopy) })
+		t.Run("bulk/"+name, func(t *testing.T) { f(t, bulk) })
+	}
+}

@@ -61,3 +61,76 @@ func XOR(b []byte, key uint32) {
 		b[0] ^= byte(k)
 	}
 }
+
+// asciiBits has the high bit of each byte of a word set: a byte is ASCII
+// when its high bit is clear.
+const asciiBits = 0x8080808080808080
+
+// XORCopy sets dst[i] = src[i] ^ byte(key >> (8 * (i % 4))) for every i
+// below len(src), as XOR does in place, and reports whether every byte
+// it wrote is ASCII (below 0x80). Unmasking a text payload and finding
+// out that it needs no UTF-8 validation then take one pass over it, not
+// two: the test costs an OR per word that was loaded anyway.
+//
+// dst must be at least as long as src, and either begin where src begins
+// (unmasking in place) or not overlap it at all.
+func XORCopy(dst, src []byte, key uint32) (ascii bool) {
+	k := uint64(key)<<32 | uint64(key)
+	if hasBulk && len(src) >= bulkMin {
+		return xorCopyBulk(dst[:len(src)], src, k)
+	}
+	return xorCopyWords(dst, src, k)
+}
+
+// xorCopyWords is XORCopy in portable Go, 8 bytes per load, with the
+// straight-line tail of XOR.
+func xorCopyWords(dst, src []byte, k uint64) bool {
+	dst = dst[:len(src)]
+	var acc uint64
+	for len(src) >= 32 {
+		s, d := src[:32:32], dst[:32:32]
+		w0 := binary.LittleEndian.Uint64(s[0:]) ^ k
+		w1 := binary.LittleEndian.Uint64(s[8:]) ^ k
+		w2 := binary.LittleEndian.Uint64(s[16:]) ^ k
+		w3 := binary.LittleEndian.Uint64(s[24:]) ^ k
+		binary.LittleEndian.PutUint64(d[0:], w0)
+		binary.LittleEndian.PutUint64(d[8:], w1)
+		binary.LittleEndian.PutUint64(d[16:], w2)
+		binary.LittleEndian.PutUint64(d[24:], w3)
+		acc |= w0 | w1 | w2 | w3
+		src, dst = src[32:], dst[32:]
+	}
+	if len(src) >= 16 {
+		w0 := binary.LittleEndian.Uint64(src[0:]) ^ k
+		w1 := binary.LittleEndian.Uint64(src[8:16]) ^ k
+		binary.LittleEndian.PutUint64(dst[0:], w0)
+		binary.LittleEndian.PutUint64(dst[8:16], w1)
+		acc |= w0 | w1
+		src, dst = src[16:], dst[16:]
+	}
+	if len(src) >= 8 {
+		w := binary.LittleEndian.Uint64(src) ^ k
+		binary.LittleEndian.PutUint64(dst, w)
+		acc |= w
+		src, dst = src[8:], dst[8:]
+	}
+	if len(src) >= 4 {
+		w := binary.LittleEndian.Uint32(src) ^ uint32(k)
+		binary.LittleEndian.PutUint32(dst, w)
+		acc |= uint64(w)
+		src, dst = src[4:], dst[4:]
+	}
+	if len(src) >= 2 {
+		w := binary.LittleEndian.Uint16(src) ^ uint16(k)
+		binary.LittleEndian.PutUint16(dst, w)
+		acc |= uint64(w)
+		src, dst = src[2:], dst[2:]
+		k >>= 16
+	}
+	if len(src) == 1 {
+		w := src[0] ^ byte(k)
+		dst[0] = w
+		acc |= uint64(w)
+	}
+	return acc&asciiBits == 0
+}

@@ -10,3 +10,6 @@ const (
 
 // xorBulk is never called: hasBulk is false.
 func xorBulk(b []byte, key uint64) { panic("xormask: no bulk routine") }
+
+// xorCopyBulk is never called: hasBulk is false.
+func xorCopyBulk(dst, src []byte, key uint64) bool { panic("xormask: no bulk routine") }

@@ -72,9 +72,9 @@ func putBuf(b *[]byte) {
 // writes per message, against 0.40 and 0.37 at a fixed 4 KiB
 // (bench: BenchmarkEchoTCP). With a bound of 64 KiB the server made as
 // many system calls as with 32 KiB (about 0.11 reads and 0.08 writes per
-// message on a busier machine, for either). The buffers are still taken from the pools above
-// only while they are used, so the size an idle connection last had
-// costs it nothing but the few bytes of a bufSize.
+// message on a busier machine, for either). The buffers are still taken
+// from the pools above only while they are used, so the size an idle
+// connection last had costs it nothing but the few bytes of a bufSize.
 const maxGrownBuffer = 32 << 10
 
 // bufSize is the adaptive size of one buffer of a connection.

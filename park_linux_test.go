@@ -770,16 +770,23 @@ func arms() uint64 {
 	return parker.arms
 }
 
+// parkedAfterEcho dials a connection that hibernates after each
+// message, has it echo one, and returns it once it has parked, with the
+// client and the channel of parkings.
+func parkedAfterEcho(t *testing.T) (<-chan *Conn, *wstest.Conn, *Conn) {
+	t.Helper()
+	parked := parkings(t)
+	wc := wstest.Dial(t, serve(t, hibernating(), noAutoHibernate))
+	wc.WriteText("x")
+	wc.WantText("x")
+	return parked, wc, waitParked(t, parked)
+}
+
 // TestParkAgainWithoutSyscalls: a connection that a post woke parks
 // again on the registration it left, without reading its socket or
 // re-arming it; one that its socket woke re-arms.
 func TestParkAgainWithoutSyscalls(t *testing.T) {
-	parked := parkings(t)
-	h := hibernating()
-	wc := wstest.Dial(t, serve(t, h, noAutoHibernate))
-	wc.WriteText("x")
-	wc.WantText("x")
-	c := waitParked(t, parked)
+	parked, wc, c := parkedAfterEcho(t)
 	before := arms()
 	for i := range 5 {
 		c.Post(fmt.Sprint("post ", i))
@@ -802,12 +809,7 @@ func TestParkAgainWithoutSyscalls(t *testing.T) {
 // is read: whether the connection parks again on its registration or
 // re-arms it, nothing is lost.
 func TestParkDataDuringWake(t *testing.T) {
-	parked := parkings(t)
-	h := hibernating()
-	wc := wstest.Dial(t, serve(t, h, noAutoHibernate))
-	wc.WriteText("x")
-	wc.WantText("x")
-	c := waitParked(t, parked)
+	parked, wc, c := parkedAfterEcho(t)
 	for i := range 200 {
 		post, data := fmt.Sprint("post ", i), fmt.Sprint("data ", i)
 		c.Post(post)

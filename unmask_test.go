@@ -100,18 +100,7 @@ func TestUnmaskRandom(t *testing.T) {
 		n = 200
 	}
 	for range n {
-		var b []byte
-		for len(b) < 1200 {
-			switch k := r.IntN(10); {
-			case k < 6:
-				b = append(b, strings.Repeat("a", r.IntN(300))...)
-			case k < 9:
-				b = append(b, tokens[r.IntN(8)]...)
-			default:
-				b = append(b, tokens[r.IntN(len(tokens))]...)
-			}
-		}
-		b = b[:r.IntN(len(b)+1)]
+		b := randomText(r, tokens, 1200, 300)
 		sizes := []int{1 + r.IntN(600), 1 + r.IntN(200), r.IntN(5)}
 		checkUnmaskPieces(t, b, r.Uint32(), r.IntN(1<<20), r.IntN(64), sizes)
 	}

@@ -390,18 +390,7 @@ func TestUTF8Random(t *testing.T) {
 		n = 300
 	}
 	for range n {
-		var b []byte
-		for len(b) < 300 {
-			switch k := r.IntN(10); {
-			case k < 6:
-				b = append(b, strings.Repeat("a", r.IntN(130))...)
-			case k < 9:
-				b = append(b, tokens[r.IntN(8)]...) // valid
-			default:
-				b = append(b, tokens[r.IntN(len(tokens))]...)
-			}
-		}
-		b = b[:r.IntN(len(b)+1)]
+		b := randomText(r, tokens, 300, 130)
 		if len(b) > 0 && r.IntN(4) == 0 {
 			b[r.IntN(len(b))] = byte(r.Uint32())
 		}
@@ -417,6 +406,25 @@ func TestUTF8Random(t *testing.T) {
 			checkPieces(t, impl.feed, b, sizes)
 		}
 	}
+}
+
+// randomText joins ASCII runs of up to run bytes and tokens, at least
+// size bytes, and cuts the result at a random length: the first 8 tokens
+// are valid characters, the others broken sequences, taken one time in
+// ten.
+func randomText(r *rand.Rand, tokens []string, size, run int) []byte {
+	var b []byte
+	for len(b) < size {
+		switch k := r.IntN(10); {
+		case k < 6:
+			b = append(b, strings.Repeat("a", r.IntN(run))...)
+		case k < 9:
+			b = append(b, tokens[r.IntN(8)]...) // valid
+		default:
+			b = append(b, tokens[r.IntN(len(tokens))]...)
+		}
+	}
+	return b[:r.IntN(len(b)+1)]
 }
 
 // FuzzUTF8 is a differential test against unicode/utf8, whole and split.

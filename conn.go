@@ -42,11 +42,11 @@ type Conn struct {
 	// rbuf[r:w]; the first remaining of them (or all that have arrived)
 	// belong to the payload of the frame being read.
 	rbp       *[]byte
-	rbuf      []byte  // nil while hibernating
-	rsize     bufSize // what rbuf is to hold, following the load (pool.go)
+	rbuf      []byte // nil while hibernating
 	r, w      int
 	remaining int64
 	tiny      [1]byte // what a hibernating connection reads into, but on a plain socket
+	rsize     bufSize // what rbuf is to hold, following the load (pool.go)
 	mbp       *[]byte // the message being reassembled, when not in place
 	zbp       *[]byte // compressed bytes of an x-webkit-deflate-frame frame
 	cur       message
@@ -72,10 +72,10 @@ type Conn struct {
 
 	// Writing: connection goroutine only.
 	wbp   *[]byte // taken from the pool while frames wait, given back by flush
-	wsize bufSize // what wbp is to hold, following the load (pool.go)
 	werr  error   // the first write error; nothing is written after it
 	wdl   time.Duration
 	epoch time.Time // when the connection began, with a monotonic reading
+	wsize bufSize   // what wbp is to hold, following the load (pool.go)
 	iov   net.Buffers
 	iova  [3][]byte
 

@@ -182,8 +182,9 @@ func (c *Conn) readPayloadInPlace(h header, validate bool) ([]byte, error) {
 	for {
 		if avail := min(c.w-c.r, n); avail > done {
 			chunk := c.rbuf[c.r+done : c.r+avail]
-			ascii := unmask(h.key, done, chunk, chunk)
-			if validate && !c.cur.utf8.feedUnmasked(chunk, ascii) {
+			if !validate {
+				mask(h.key, done, chunk) // no ASCII test to pay for
+			} else if !c.cur.utf8.feedUnmasked(chunk, unmask(h.key, done, chunk, chunk)) {
 				return nil, errBadUTF8
 			}
 			done = avail

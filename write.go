@@ -117,8 +117,7 @@ func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 		wb = *c.wbp
 	}
 	if len(wb)+n <= cap(wb) {
-		wb = appendHeader(wb, fin, rsv, op, len(p))
-		*c.wbp = append(wb, p...)
+		*c.wbp = append(appendHeader(wb, fin, rsv, op, len(p)), p...)
 		return nil
 	}
 	// Too big for the buffer: write what is buffered, the header and the
@@ -131,10 +130,13 @@ func (c *Conn) writeFrame(fin bool, op Opcode, rsv byte, p []byte) error {
 // connection holds none.
 func (c *Conn) writeBuf() []byte {
 	if c.wbp == nil {
-		c.wbp = getBuf(c.wsize.size(c.opts.WriteBufferSize))
+		c.takeWriteBuf() // not inlined, so that writeBuf is
 	}
 	return *c.wbp
 }
+
+//go:noinline
+func (c *Conn) takeWriteBuf() { c.wbp = getBuf(c.wsize.size(c.opts.WriteBufferSize)) }
 
 // growWriteBuf moves the buffered frames into a write buffer twice as
 // large, when a frame that would fit in an empty buffer finds it full

@@ -534,11 +534,15 @@ func raceRound(t *testing.T, round int) {
 // it onto a new goroutine, which reads, echoes and parks again; "plain"
 // waits on its goroutine; "fallback" hibernates on a transport that
 // cannot park (a wrapped net.Conn), so it waits for one byte and then
-// reads the rest. wake-ns/op is the time from the client's write to the
-// echo in its hands; cpu-ns/op is the CPU time of the process, client
-// included, per message.
+// reads the rest. In the post modes one op is a Post and the message
+// Info sends for it: "post-plain" wakes a goroutine blocked reading, by
+// moving its read deadline; "post-parked" a parked connection, which
+// parks again on the registration it left (poller.rearm). wake-ns/op is
+// the time from the client's write, or the Post, to the message in the
+// client's hands; cpu-ns/op is the CPU time of the process, client
+// included, per op.
 func BenchmarkWake(b *testing.B) {
-	for _, mode := range []string{"plain", "parked", "fallback"} {
+	for _, mode := range []string{"plain", "parked", "fallback", "post-plain", "post-parked"} {
 		b.Run(mode, func(b *testing.B) { benchWake(b, mode) })
 	}
 }
@@ -562,12 +566,13 @@ func benchWake(b *testing.B, mode string) {
 
 // TestWakeAllocs pins what a wake-up allocates: nothing, whether the
 // connection waits on its goroutine or parked, when a new goroutine
-// takes it up (goServe).
+// takes it up (goServe); one error value when a Post wakes a goroutine
+// blocked reading, as the interrupted read returns (net's *OpError).
 func TestWakeAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
-	for mode, want := range map[string]float64{"plain": 0, "parked": 0} {
+	for mode, want := range map[string]float64{"plain": 0, "parked": 0, "post-plain": 1, "post-parked": 0} {
 		t.Run(mode, func(t *testing.T) {
 			roundTrip := wakeRig(t, mode)
 			for range 100 {
@@ -586,17 +591,29 @@ func TestWakeAllocs(t *testing.T) {
 // the time from the write to the echo.
 func wakeRig(tb testing.TB, mode string) func() time.Duration {
 	parked := make(chan *Conn, 1)
-	if mode == "parked" {
+	if strings.HasSuffix(mode, "parked") {
 		f := func(c *Conn) { parked <- c }
 		testHookParked.Store(&f)
 		tb.Cleanup(func() { testHookParked.Store(nil) })
 	}
+	conns := make(chan *Conn, 1)
 	u := &Upgrader{New: func(*http.Request, *Handshake) (Handler, error) {
-		return &funcs{onHandle: func(c *Conn, f Frame) error {
+		return &funcs{onInit: func(c *Conn) error {
+			conns <- c
+			if mode == "post-parked" {
+				c.Hibernate()
+			}
+			return nil
+		}, onHandle: func(c *Conn, f Frame) error {
 			if mode != "plain" {
 				c.Hibernate()
 			}
 			return c.Send(f)
+		}, onInfo: func(c *Conn, msg any) error {
+			if mode == "post-parked" {
+				c.Hibernate()
+			}
+			return c.SendText("wake")
 		}}, nil
 	}}
 	u.Options.HibernateAfter = -1
@@ -623,16 +640,22 @@ func wakeRig(tb testing.TB, mode string) func() time.Duration {
 	}
 	frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpText, Payload: []byte("wake"), Masked: true, Mask: [4]byte{1, 2, 3, 4}})
 	echo := make([]byte, 2+len("wake"))
+	c := <-conns
+	if mode == "post-parked" {
+		<-parked
+	}
 	return func() time.Duration {
 		start := time.Now()
-		if _, err := nc.Write(frame); err != nil {
+		if strings.HasPrefix(mode, "post") {
+			c.Post("w")
+		} else if _, err := nc.Write(frame); err != nil {
 			tb.Fatal(err)
 		}
 		if _, err := io.ReadFull(br, echo); err != nil {
 			tb.Fatal(err)
 		}
 		d := time.Since(start)
-		if mode == "parked" {
+		if strings.HasSuffix(mode, "parked") {
 			<-parked
 		}
 		return d

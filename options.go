@@ -84,12 +84,13 @@ type Options struct {
 	// The default weighs memory against wake-ups. Measured on Linux with
 	// 10,000 and 19,000 idle connections (TestParkMemory), an idle
 	// connection costs the server about 6.1 KB of heap and goroutine
-	// stack, and a parked one about 1.6 KB, with no goroutine. Waking a
-	// parked connection costs about 8 µs of latency and CPU more than
-	// waking one that waits on its goroutine with GOMAXPROCS=1, and up to
-	// about 40 µs of CPU when the scheduler also wakes an idle thread to
-	// run the new goroutine (BenchmarkWake, on a 2-core virtual machine
-	// whose loopback echo takes 20 µs). A connection hibernates only
+	// stack, and a parked one about 1.6 KB, with no goroutine. Data
+	// from the peer costs a parked connection about 10 µs of latency and
+	// CPU more than one that waits on its goroutine with GOMAXPROCS=1,
+	// and up to about 20 µs of CPU when the scheduler also wakes an idle
+	// thread to run the new goroutine (BenchmarkWake, on a 2-core virtual
+	// machine whose loopback echo takes 20 µs); a post costs under 1 µs
+	// more, 12 µs with the idle thread. A connection hibernates only
 	// after 10 s with nothing received, so it pays that at most once per
 	// 10 s, a few µs of CPU per second at worst, for 4.5 KB saved. 10 s
 	// is also well below half the default IdleTimeout, the interval of

@@ -97,6 +97,11 @@ type Options struct {
 	// the automatic pings, so that a quiet peer that answers them, as an
 	// idle browser tab does, hibernates too: its pongs wake it only to be
 	// read. Keep HibernateAfter below IdleTimeout/2 for the same reason.
+	//
+	// Whatever HibernateAfter says, a connection that a Hub delivery woke
+	// parks while it waits for the next one, until its peer sends
+	// something (see Hub): it keeps its buffers and compression context
+	// but not its goroutine.
 	HibernateAfter time.Duration
 
 	// MailboxSize and MailboxBytes bound what Post may queue for one

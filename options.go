@@ -100,8 +100,9 @@ type Options struct {
 	//
 	// Whatever HibernateAfter says, a connection that a Hub delivery woke
 	// parks while it waits for the next one, until its peer sends
-	// something (see Hub): it keeps its buffers and compression context
-	// but not its goroutine.
+	// something (see Hub): without its goroutine, and, as any connection
+	// on a plain socket that waits, without buffers; unlike a hibernating
+	// one it keeps its compression context.
 	HibernateAfter time.Duration
 
 	// MailboxSize and MailboxBytes bound what Post may queue for one

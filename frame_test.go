@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -92,7 +93,11 @@ func TestRFCFrameVectors(t *testing.T) {
 }
 
 func TestHeaderLengthForms(t *testing.T) {
-	for _, n := range []int{0, 1, 125, 126, 127, 128, 1000, 65535, 65536, 1 << 20, 1<<31 + 5} {
+	for _, n64 := range []int64{0, 1, 125, 126, 127, 128, 1000, 65535, 65536, 1 << 20, 1<<31 + 5} {
+		if n64 > math.MaxInt {
+			continue // a 32-bit int cannot hold it
+		}
+		n := int(n64)
 		hdr := appendHeader(nil, true, 0, OpBinary, n)
 		wantLen := 2
 		switch {

@@ -23,8 +23,8 @@ import (
 // header).
 func TestDeclaredLengthAllocatesNothing(t *testing.T) {
 	for _, limit := range []int64{1 << 20, 64 << 30, math.MaxInt64} {
-		for _, declared := range []int{1<<20 - 1, 1 << 40, 1 << 62} {
-			if int64(declared) > limit {
+		for _, declared := range []int64{1<<20 - 1, 1 << 40, 1 << 62} {
+			if declared > limit {
 				continue
 			}
 			frame := wstest.AppendFrame(nil, wstest.Frame{Fin: true, Op: wstest.OpBinary, Payload: make([]byte, 100), Masked: true})

@@ -19,6 +19,18 @@ import (
 // left it: it reads what came, delivers the mailbox or runs the timers,
 // and parks again if the connection is still quiet and hibernating.
 //
+// A connection that a Hub delivery woke parks the same way, hibernating
+// or not, until its peer sends something (Conn.listener): a connection
+// that only listens to topics then costs a delivery no goroutine to keep
+// and no read deadline to move, which would make net allocate an error
+// for the interrupted read.
+//
+// A wake-up that is not the socket's (a post, a delivery, a deadline)
+// leaves the socket's registration in place, armed: the poller marks a
+// connection whose event it takes (pfired), so one whose registration
+// has not fired parks again without a system call (poller.rearm), since
+// anything its socket received meanwhile is an event still to come.
+//
 // Exactly one waker starts the goroutine: the state goes from
 // connParking (the goroutine is on its way out) to connParked once the
 // goroutine is done with the connection, and the first waker to move it
@@ -42,9 +54,10 @@ import (
 var errParked = errors.New("lariat: parked")
 
 // mayPark reports whether the connection, whose socket was found empty
-// with nothing unread, may park: it hibernates, between messages and
-// frames, the poller has not refused it, and its next deadline has not
-// passed (that one is the runtime's to deliver, as a timeout).
+// or not read, with nothing unread, may park: it hibernates or listens
+// to the Hub, it is between messages and frames, the poller has not
+// refused it, and its next deadline has not passed (that one is the
+// runtime's to deliver, as a timeout).
 func (c *Conn) mayPark() bool {
 	return canPark && (c.hibernate || c.listener) && c.cur.op == 0 && c.remaining == 0 && !c.noPark &&
 		(c.rdl.IsZero() || time.Now().Before(c.rdl))

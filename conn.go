@@ -73,6 +73,7 @@ type Conn struct {
 	// Writing: connection goroutine only.
 	wbp   *[]byte // taken from the pool while frames wait, given back by flush
 	werr  error   // the first write error; nothing is written after it
+	wrote int64   // bytes the transport took, those of a write that failed part way too
 	wdl   time.Duration
 	epoch time.Time // when the connection began, with a monotonic reading
 	wsize bufSize   // what wbp is to hold, following the load (pool.go)

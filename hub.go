@@ -68,7 +68,7 @@ import (
 // the next message supersedes the last; the connection then ends only if
 // its write stays blocked for Options.WriteTimeout.
 //
-// The memory a backlog holds is a 24-byte entry per waiting message; the
+// The memory a backlog holds is a 32-byte entry per waiting message; the
 // messages themselves are shared by all their recipients, so a stuck
 // connection keeps alive at most BacklogBytes of messages that others may
 // have long received.
@@ -182,10 +182,14 @@ type subscriber struct {
 	gone     bool        // the connection ended
 }
 
-// delivery is one message waiting in a backlog.
+// delivery is one message waiting in a backlog. Once drain has sent it,
+// pm and topic are cleared and end is where its last byte lies in the
+// connection's output (Conn.wrote plus what is buffered), so that a
+// write that fails part way counts the messages that left whole.
 type delivery struct {
 	pm    *PreparedMessage
 	topic string
+	end   int64
 }
 
 func (h *Hub) start() error {
@@ -435,7 +439,7 @@ func (s *subscriber) enqueue(pm *PreparedMessage, topic string, cost int) bool {
 	if s.queue == nil {
 		s.queue = deliveryPool.Get().(*[]delivery)
 	}
-	*s.queue = append(*s.queue, delivery{pm, topic})
+	*s.queue = append(*s.queue, delivery{pm: pm, topic: topic})
 	s.bytes += cost
 	first := !s.busy
 	s.busy = true
@@ -502,12 +506,14 @@ loop:
 			c.curTopic = d.topic
 			err = c.invoke(callTopic, Frame{}, d.pm)
 			c.curTopic = ""
+			batch[i].end = c.outputEnd()
 			continue
 		}
 		serr := c.SendPrepared(d.pm)
 		switch {
 		case serr == nil:
 			sent++
+			batch[i].end = c.outputEnd()
 		case serr == errNotSupported, serr == errUnframeable:
 			skipped++
 		case c.werr != nil:
@@ -536,7 +542,15 @@ func (s *subscriber) finish(bp *[]delivery, sent, skipped, cost int, err error) 
 	}
 	failed := c.werr != nil
 	if failed {
-		sent = 0 // what was buffered never left
+		// Only the messages whose last byte the transport took reached
+		// the peer; the write that failed may have taken part of the
+		// batch.
+		sent = 0
+		for _, d := range batch {
+			if d.end > 0 && d.end <= c.wrote {
+				sent++
+			}
+		}
 	}
 	// Counted before the backlog can be seen idle, so that a Close that
 	// waited for it sees them.
@@ -583,7 +597,7 @@ var deliveryPool = sync.Pool{New: func() any {
 }}
 
 // maxPooledDeliveries bounds the slices kept in deliveryPool: 256
-// entries of 24 bytes. A longer one, after a burst, is left to the GC.
+// entries of 32 bytes. A longer one, after a burst, is left to the GC.
 const maxPooledDeliveries = 256
 
 // putDeliveries gives a queue back to deliveryPool, emptied so that it

@@ -164,13 +164,23 @@ func (c *Conn) writeThrough(p, trailer []byte) error {
 	c.armWrite()
 	c.iova = [3][]byte{*c.wbp, p, trailer}
 	c.iov = c.iova[:]
-	_, err := c.iov.WriteTo(c.nc)
+	n, err := c.iov.WriteTo(c.nc)
+	c.wrote += n
 	c.iova = [3][]byte{}
 	*c.wbp = (*c.wbp)[:0]
 	if err != nil {
 		c.werr = err
 	}
 	return err
+}
+
+// outputEnd is the offset in the connection's output just past what has
+// been sent so far, written or buffered.
+func (c *Conn) outputEnd() int64 {
+	if c.wbp == nil {
+		return c.wrote
+	}
+	return c.wrote + int64(len(*c.wbp))
 }
 
 // flush writes the buffered frames in one write and gives the write
@@ -183,7 +193,9 @@ func (c *Conn) flush() error {
 	}
 	if len(*c.wbp) > 0 && c.werr == nil {
 		c.armWrite()
-		if _, err := c.nc.Write(*c.wbp); err != nil {
+		n, err := c.nc.Write(*c.wbp)
+		c.wrote += int64(n)
+		if err != nil {
 			c.werr = err
 		}
 	}

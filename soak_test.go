@@ -245,20 +245,22 @@ func soakBad(addr string, id int, deadline time.Time) {
 //     some call Hibernate, some are pinged by their idle timeout, some
 //     unsubscribe and resubscribe, and some stay connected until
 //     Hub.Close and Upgrader.Shutdown end the test.
-//   - On a Hub with a small backlog, slow readers must be evicted with
-//     1013 while the subscribers that read keep every message.
+//   - On a Hub with a small backlog, slow readers, and subscribers of a
+//     topic published in bursts larger than the backlog, must be evicted
+//     (with 1013, or cut if blocked writing) while the subscribers of
+//     another topic, which read, keep every message.
 //   - On a third Hub, subscribers vanish with a reset once parked.
 //
 // At the end the Hubs' Stats must add up, and neither a connection
 // goroutine nor a poller registration may be left.
 func TestSoakHub(t *testing.T) {
-	duration, mains, fasts, slows, vanishers := 3*time.Second, 24, 4, 4, 6
+	duration, mains, fasts, slows, bursters, vanishers := 3*time.Second, 24, 4, 4, 2, 6
 	if v := os.Getenv("LARIAT_SOAK"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			t.Fatalf("LARIAT_SOAK: %v", err)
 		}
-		duration, mains, fasts, slows, vanishers = d, 120, 16, 16, 30
+		duration, mains, fasts, slows, bursters, vanishers = d, 120, 16, 16, 8, 30
 	}
 	if testing.Short() {
 		duration = time.Second
@@ -286,6 +288,7 @@ func TestSoakHub(t *testing.T) {
 		if h, ok := env.byConn.Load(c); ok {
 			h.(*hubSoakHandler).parks.Add(1)
 		}
+		env.parks.Add(1)
 	}
 	testHookParked.Store(&hook)
 	defer testHookParked.Store(nil)
@@ -307,7 +310,7 @@ func TestSoakHub(t *testing.T) {
 	}()
 
 	var clients, stayers sync.WaitGroup
-	errs := make(chan error, mains+fasts+slows+vanishers)
+	errs := make(chan error, mains+fasts+slows+bursters+vanishers)
 	var stay []*hubSoakClient
 	var stayMu sync.Mutex
 	run := func(role byte, id int) {
@@ -340,6 +343,16 @@ func TestSoakHub(t *testing.T) {
 	}
 	for i := range slows {
 		clients.Go(func() { run('s', i) })
+	}
+	var bursts atomic.Int64
+	for i := range bursters {
+		clients.Go(func() {
+			// Each connection is evicted by the next burst, 50 ms on.
+			for k := 0; time.Now().Before(deadline.Add(-500 * time.Millisecond)); k++ {
+				run('b', i*100000+k)
+				bursts.Add(1)
+			}
+		})
 	}
 	for i := range vanishers {
 		clients.Go(func() {
@@ -379,26 +392,30 @@ func TestSoakHub(t *testing.T) {
 		t.Errorf("heap grew by %d bytes", growth)
 	}
 
-	env.checkStats(t, mains, fasts, slows, vanishers)
-	t.Logf("%d stayed to Shutdown; heap %d -> %d bytes", len(stay), before.HeapAlloc, after.HeapAlloc)
+	env.checkStats(t, mains, fasts+slows+bursters, int(int64(slows)+bursts.Load()), vanishers)
+	t.Logf("%d parkings, %d pings, %d peers vanished once parked, %d slow readers and burst subscribers evicted (%d with a close frame), %d stayed to Shutdown; heap %d -> %d bytes",
+		env.parks.Load(), env.pings.Load(), env.vanished.Load(), env.evicted.Load(), env.closed.Load(), len(stay), before.HeapAlloc, after.HeapAlloc)
 }
 
 // The publishers of TestSoakHub: each publishes to the topics of one Hub,
 // a message at a time, numbered from 0 by publisher, the topic chosen by
 // the number (hubSoakTopic) so that a client can tell which messages it
 // must have received.
-const hubSoakPublishers = 4
+const hubSoakPublishers = 5
 
 var hubSoakPubs = [hubSoakPublishers]struct {
 	hub    int // index in hubSoak.hubs
 	topics []string
 	size   int           // payload bytes, at least
+	burst  int           // messages published back to back
 	every  time.Duration // pace
 }{
-	{0, []string{"a", "b", "c", "d"}, 40, time.Millisecond},
-	{0, []string{"a", "b", "c", "d"}, 200, time.Millisecond},
-	{1, []string{"slow"}, 1000, time.Millisecond},
-	{2, []string{"v"}, 100, time.Millisecond},
+	{0, []string{"a", "b", "c", "d"}, 40, 1, time.Millisecond},
+	{0, []string{"a", "b", "c", "d"}, 200, 1, time.Millisecond},
+	{1, []string{"slow"}, 1000, 1, time.Millisecond},
+	{2, []string{"v"}, 100, 1, time.Millisecond},
+	// Two messages that the backlog of hubTight cannot hold both of.
+	{1, []string{"burst"}, 80 << 10, 2, 50 * time.Millisecond},
 }
 
 const (
@@ -429,6 +446,7 @@ type hubSoakPlan struct {
 	posts     bool     // receives posts
 	stay      bool     // stays connected until Shutdown
 	slow      bool     // reads slowly, to be evicted
+	burst     bool     // subscribed to bursts, to be evicted
 }
 
 func hubSoakPlanOf(role byte, id int) hubSoakPlan {
@@ -437,6 +455,8 @@ func hubSoakPlanOf(role byte, id int) hubSoakPlan {
 		return hubSoakPlan{hub: hubTight, topics: []string{"slow"}, auto: id%2 == 0}
 	case 's':
 		return hubSoakPlan{hub: hubTight, topics: []string{"slow"}, slow: true}
+	case 'b':
+		return hubSoakPlan{hub: hubTight, topics: []string{"burst"}, burst: true}
 	case 'v':
 		return hubSoakPlan{hub: hubVanish, topics: []string{"v"}, auto: true}
 	}
@@ -481,7 +501,11 @@ type hubSoak struct {
 
 	// Totals over the clients, added as each ends.
 	received [3]atomic.Int64 // topic messages read, by Hub
-	evicted  atomic.Int64    // slow clients ended with ReasonBacklogFull
+	evicted  atomic.Int64    // clients ended with ReasonBacklogFull
+	closed   atomic.Int64    // of those, the ones that got the close frame
+
+	// For the log: what happened how often.
+	parks, pings, vanished atomic.Int64
 }
 
 func newHubSoak() *hubSoak {
@@ -522,7 +546,9 @@ func (env *hubSoak) publish(p int, deadline time.Time) {
 		if err := h.Publish(topic, OpText, fmt.Appendf(nil, "t %s %d %d %s", topic, p, s, pad)); err != nil {
 			panic(err) // the Hub closes only after the publishers end
 		}
-		time.Sleep(pub.every)
+		if (s+1)%int64(pub.burst) == 0 {
+			time.Sleep(pub.every)
+		}
 	}
 	env.published[p].Store(s)
 }
@@ -754,11 +780,16 @@ func parseCutoffs(s string) ([]int64, error) {
 	return cut, nil
 }
 
+// write sends a frame. If it fails because the reader found something
+// wrong and closed the connection, it returns what the reader found.
 func (c *hubSoakClient) write(op byte, p []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := c.nc.Write(soakFrame(op, p))
+	err := c.send(op, p)
+	if err != nil && errors.Is(err, net.ErrClosed) {
+		<-c.done
+		if c.err != nil {
+			return c.err
+		}
+	}
 	return err
 }
 
@@ -766,7 +797,7 @@ func (c *hubSoakClient) write(op byte, p []byte) error {
 // server sent to come, and closes unless the plan is to stay.
 func (c *hubSoakClient) run(deadline time.Time) error {
 	go c.read()
-	if c.plan.slow {
+	if c.plan.slow || c.plan.burst {
 		return c.evicted()
 	}
 	sent := 0
@@ -875,6 +906,15 @@ func (c *hubSoakClient) toggle() error {
 	}
 }
 
+// send sends a frame, from the writer or the reader.
+func (c *hubSoakClient) send(op byte, p []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.nc.Write(soakFrame(op, p))
+	return err
+}
+
 // read checks every frame that comes, until the close frame, an error or
 // a check that fails; then sets c.err and closes c.done.
 func (c *hubSoakClient) read() {
@@ -892,7 +932,8 @@ func (c *hubSoakClient) read() {
 		}
 		switch f.Op {
 		case wstest.OpPing:
-			c.write(wstest.OpPong, f.Payload)
+			c.env.pings.Add(1)
+			c.send(wstest.OpPong, f.Payload)
 		case wstest.OpClose:
 			c.err = c.closed(f.Payload)
 			c.nc.Close()
@@ -919,13 +960,13 @@ func (c *hubSoakClient) closed(p []byte) error {
 		code = int(p[0])<<8 | int(p[1])
 	}
 	switch {
-	case c.plan.slow && code == int(StatusTryAgainLater):
+	case (c.plan.slow || c.plan.burst) && code == int(StatusTryAgainLater):
 		return nil
 	case c.closing.Load() && code == int(StatusNormalClosure):
 		return nil
 	case c.plan.stay && code == int(StatusGoingAway):
 		c.closing.Store(true)
-		return c.write(wstest.OpClose, p[:2])
+		return c.send(wstest.OpClose, p[:2])
 	}
 	return fmt.Errorf("closed with %d %q", code, p)
 }
@@ -1014,8 +1055,9 @@ func (c *hubSoakClient) checkComplete() {
 	close(c.complete)
 }
 
-// evicted is a slow reader's run: it reads until the server closes it
-// with 1013, or cuts it, and its Terminate must tell why.
+// evicted is the run of a slow reader or of a subscriber to bursts: it
+// reads until the server closes it with 1013, or cuts it, and its
+// Terminate must tell why.
 func (c *hubSoakClient) evicted() error {
 	select {
 	case r := <-c.h.ended:
@@ -1023,6 +1065,7 @@ func (c *hubSoakClient) evicted() error {
 			return fmt.Errorf("ended with %v, want ReasonBacklogFull", r)
 		}
 	case <-time.After(20 * time.Second):
+		c.nc.Close()
 		return errors.New("not evicted")
 	}
 	<-c.done
@@ -1030,6 +1073,9 @@ func (c *hubSoakClient) evicted() error {
 	c.env.received[c.plan.hub].Add(c.msgs)
 	c.mu.Unlock()
 	c.env.evicted.Add(1)
+	if c.err == nil {
+		c.env.closed.Add(1)
+	}
 	if c.err == nil || errors.Is(c.err, io.EOF) || errors.Is(c.err, io.ErrUnexpectedEOF) || errors.Is(c.err, syscall.ECONNRESET) {
 		return nil // closed with 1013, or cut
 	}
@@ -1058,7 +1104,7 @@ func (env *hubSoak) vanish(addr string, id int, deadline time.Time) error {
 		if err != nil {
 			return err
 		}
-		if err := c.write(wstest.OpText, []byte("e 0")); err != nil {
+		if err := c.send(wstest.OpText, []byte("e 0")); err != nil {
 			return err
 		}
 		for {
@@ -1084,6 +1130,7 @@ func (env *hubSoak) vanish(addr string, id int, deadline time.Time) error {
 			c.nc.(*net.TCPConn).SetLinger(0)
 		}
 		c.nc.Close()
+		env.vanished.Add(1)
 		select {
 		case <-c.h.ended:
 		case <-time.After(10 * time.Second):
@@ -1094,7 +1141,9 @@ func (env *hubSoak) vanish(addr string, id int, deadline time.Time) error {
 }
 
 // checkStats checks each Hub's counters once every connection has ended.
-func (env *hubSoak) checkStats(t *testing.T, mains, fasts, slows, vanishers int) {
+// The Hubs have at most mains, tights and vanishers subscribers at a
+// time; evicted of hubTight's are to be evicted.
+func (env *hubSoak) checkStats(t *testing.T, mains, tights, evicted, vanishers int) {
 	t.Helper()
 	for i, h := range env.hubs {
 		s := h.Stats()
@@ -1118,7 +1167,7 @@ func (env *hubSoak) checkStats(t *testing.T, mains, fasts, slows, vanishers int)
 		if s.Delivered < uint64(received) {
 			t.Errorf("hub %d: Delivered %d, but clients read %d", i, s.Delivered, received)
 		}
-		subscribers := []int{mains, fasts + slows, vanishers}[i]
+		subscribers := []int{mains, tights, vanishers}[i]
 		switch i {
 		case hubMain:
 			// Every client of the main Hub read to the end.
@@ -1126,8 +1175,8 @@ func (env *hubSoak) checkStats(t *testing.T, mains, fasts, slows, vanishers int)
 				t.Errorf("hub %d: Delivered %d and Evicted %d, want %d and 0", i, s.Delivered, s.Evicted, received)
 			}
 		case hubTight:
-			if s.Evicted != uint64(slows) || env.evicted.Load() != int64(slows) {
-				t.Errorf("hub %d: Evicted %d, %d slow readers evicted, want %d", i, s.Evicted, env.evicted.Load(), slows)
+			if s.Evicted != uint64(evicted) || env.evicted.Load() != int64(evicted) {
+				t.Errorf("hub %d: Evicted %d, %d clients evicted, want %d", i, s.Evicted, env.evicted.Load(), evicted)
 			}
 		case hubVanish:
 			if s.Evicted != 0 {

@@ -260,7 +260,7 @@ func TestSoakHub(t *testing.T) {
 		if err != nil {
 			t.Fatalf("LARIAT_SOAK: %v", err)
 		}
-		duration, mains, fasts, slows, bursters, vanishers = d, 120, 16, 16, 8, 30
+		duration, mains, fasts, slows, bursters, vanishers = d, 48, 8, 8, 4, 8
 	}
 	if testing.Short() {
 		duration = time.Second
@@ -415,7 +415,7 @@ var hubSoakPubs = [hubSoakPublishers]struct {
 	{1, []string{"slow"}, 1000, 1, time.Millisecond},
 	{2, []string{"v"}, 100, 1, time.Millisecond},
 	// Two messages that the backlog of hubTight cannot hold both of.
-	{1, []string{"burst"}, 80 << 10, 2, 50 * time.Millisecond},
+	{1, []string{"burst"}, 100 << 10, 2, 50 * time.Millisecond},
 }
 
 const (
@@ -423,9 +423,9 @@ const (
 	hubTight  = 1
 	hubVanish = 2
 
-	// tightBacklog is the backlog of hubTight: about 128 of its messages,
-	// a tenth of a second of them.
-	tightBacklog = 128 << 10
+	// tightBacklog is the backlog of hubTight: about 192 of its messages,
+	// a fifth of a second of them.
+	tightBacklog = 192 << 10
 )
 
 // hubSoakTopic is the topic of publisher p's message s.
@@ -587,9 +587,9 @@ func (env *hubSoak) newHandler(r *http.Request, hs *Handshake) (Handler, error) 
 		hs.Options.HibernateAfter = 50 * time.Millisecond
 	}
 	if h.plan.idle {
-		// Pinged after 300 ms without a message: the client's pauses
-		// are longer.
-		hs.Options.IdleTimeout = 600 * time.Millisecond
+		// Pinged after 500 ms without a message: the client's pauses
+		// are sometimes longer.
+		hs.Options.IdleTimeout = time.Second
 	}
 	env.byID.Store(q.Get("role")+" "+q.Get("id"), h)
 	return h, nil
@@ -669,7 +669,14 @@ func (h *hubSoakHandler) Info(c *Conn, msg any) error {
 	return c.SendText(fmt.Sprint("p ", msg))
 }
 
-func (h *hubSoakHandler) Terminate(c *Conn, r Reason) { h.ended <- r }
+func (h *hubSoakHandler) Terminate(c *Conn, r Reason) {
+	h.env.byConn.Delete(c)
+	h.ended <- r
+}
+
+// forget drops the server's handler of a client that has ended, so that
+// the test keeps no connection alive.
+func (c *hubSoakClient) forget() { c.env.byID.Delete(fmt.Sprintf("%c %d", c.role, c.id)) }
 
 // handler returns the handler of the client's connection.
 func (env *hubSoak) handler(role byte, id int) *hubSoakHandler {
@@ -831,7 +838,7 @@ func (c *hubSoakClient) run(deadline time.Time) error {
 		case n < 3:
 			// Quiet for a while: the connection parks, and the idle
 			// timeout may ping it meanwhile.
-			time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
+			time.Sleep(time.Duration(rand.IntN(700)) * time.Millisecond)
 		}
 	}
 	for range min(sent, window) {
@@ -1069,6 +1076,7 @@ func (c *hubSoakClient) evicted() error {
 		return errors.New("not evicted")
 	}
 	<-c.done
+	c.forget()
 	c.mu.Lock()
 	c.env.received[c.plan.hub].Add(c.msgs)
 	c.mu.Unlock()
@@ -1136,6 +1144,7 @@ func (env *hubSoak) vanish(addr string, id int, deadline time.Time) error {
 		case <-time.After(10 * time.Second):
 			return errors.New("the connection outlived its peer")
 		}
+		c.forget()
 	}
 	return nil
 }

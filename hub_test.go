@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -819,4 +820,45 @@ func TestIdleSubscriberHoldsNoQueue(t *testing.T) {
 			t.Errorf("connection %d keeps a queue of %d after writing its backlog", i, cap(*q))
 		}
 	}
+}
+
+// cutConn takes the first n bytes written to it, then fails the write
+// that goes past them, as a socket does whose peer stopped reading once
+// its write deadline passes.
+type cutConn struct {
+	sinkConn
+	n int
+}
+
+func (c *cutConn) Write(p []byte) (int, error) {
+	if len(p) <= c.n {
+		c.n -= len(p)
+		return c.sinkConn.Write(p)
+	}
+	n := c.n
+	c.n = 0
+	c.sinkConn.Write(p[:n])
+	return n, os.ErrDeadlineExceeded
+}
+
+// TestHubStatsWriteCut: when the write of a backlog fails part way, the
+// messages that left whole before the failure count as Delivered, the
+// others as Dropped.
+func TestHubStatsWriteCut(t *testing.T) {
+	var hub Hub
+	cc := &cutConn{sinkConn: sinkConn{keep: true}, n: 250} // two 102-byte frames, and part of a third
+	c := newTestConn(cc, Base{}, Options{}, VersionRFC6455)
+	hub.Subscribe(c, "t")
+	for range 3 {
+		hub.Publish("t", OpText, make([]byte, 100))
+	}
+	err := c.deliverMail()
+	if err == nil {
+		t.Fatal("the write did not fail")
+	}
+	c.finish(err) // the run loop's end: the connection leaves its topics
+	if _, out := cc.written(); len(out) != 250 {
+		t.Fatalf("%d bytes written, want 250", len(out))
+	}
+	wantStats(t, &hub, HubStats{Published: 3, Delivered: 2, Dropped: 1})
 }

@@ -116,16 +116,7 @@ func FuzzUnmask(f *testing.F) {
 		f.Add([]byte(text), uint32(0xa1b2c3d4), uint16(i), uint64(i))
 	}
 	f.Fuzz(func(t *testing.T, p []byte, key uint32, pos uint16, seed uint64) {
-		r := rand.New(rand.NewPCG(seed, 0))
-		sizes := make([]int, 1+r.IntN(8))
-		for i := range sizes {
-			if r.IntN(2) == 0 {
-				sizes[i] = r.IntN(20)
-			} else {
-				sizes[i] = r.IntN(700)
-			}
-		}
-		sizes[0]++ // progress
+		sizes := randomSizes(rand.New(rand.NewPCG(seed, 0)), 700)
 		checkUnmaskPieces(t, p, key, int(pos), int(seed%64), sizes)
 	})
 }

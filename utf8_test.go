@@ -412,6 +412,21 @@ func TestUTF8Random(t *testing.T) {
 // size bytes, and cuts the result at a random length: the first 8 tokens
 // are valid characters, the others broken sequences, taken one time in
 // ten.
+// randomSizes returns 1 to 8 piece lengths, half of them under 20 and
+// the others under max, the first at least 1 so that feeding progresses.
+func randomSizes(r *rand.Rand, max int) []int {
+	sizes := make([]int, 1+r.IntN(8))
+	for i := range sizes {
+		if r.IntN(2) == 0 {
+			sizes[i] = r.IntN(20)
+		} else {
+			sizes[i] = r.IntN(max)
+		}
+	}
+	sizes[0]++
+	return sizes
+}
+
 func randomText(r *rand.Rand, tokens []string, size, run int) []byte {
 	var b []byte
 	for len(b) < size {
@@ -461,16 +476,7 @@ func FuzzUTF8Pieces(f *testing.F) {
 		f.Add([]byte(text), uint64(2))
 	}
 	f.Fuzz(func(t *testing.T, p []byte, seed uint64) {
-		r := rand.New(rand.NewPCG(seed, 0))
-		sizes := make([]int, 1+r.IntN(8))
-		for i := range sizes {
-			if r.IntN(2) == 0 {
-				sizes[i] = r.IntN(20)
-			} else {
-				sizes[i] = r.IntN(200)
-			}
-		}
-		sizes[0]++ // progress
+		sizes := randomSizes(rand.New(rand.NewPCG(seed, 0)), 200)
 		for _, impl := range utf8Impls {
 			checkPieces(t, impl.feed, p, sizes)
 		}

@@ -7,13 +7,12 @@ import (
 	"testing"
 )
 
-// forEachImpl runs f with XOR and with xorBulk alone (which XOR calls
-// only from bulkMin bytes up), each with the AVX2 code, where the
-// machine has it, and with the SSE2 code.
-func forEachImpl(t *testing.T, f func(t *testing.T, xor func([]byte, uint32))) {
+// forEachSIMD calls run with "avx2" while the AVX2 code is in use, where
+// the machine has it, then with "sse2" while the SSE2 code is, and puts
+// the choice back.
+func forEachSIMD(t *testing.T, run func(name string)) {
 	saved := useAVX2
 	defer func() { useAVX2 = saved }()
-	bulk := func(b []byte, key uint32) { xorBulk(b, uint64(key)<<32|uint64(key)) }
 	for _, avx2 := range []bool{true, false} {
 		if avx2 && !hasAVX2() {
 			t.Log("no AVX2 here: testing SSE2 only")
@@ -24,9 +23,19 @@ func forEachImpl(t *testing.T, f func(t *testing.T, xor func([]byte, uint32))) {
 		if avx2 {
 			name = "avx2"
 		}
+		run(name)
+	}
+}
+
+// forEachImpl runs f with XOR and with xorBulk alone (which XOR calls
+// only from bulkMin bytes up), each with the AVX2 code, where the
+// machine has it, and with the SSE2 code.
+func forEachImpl(t *testing.T, f func(t *testing.T, xor func([]byte, uint32))) {
+	bulk := func(b []byte, key uint32) { xorBulk(b, uint64(key)<<32|uint64(key)) }
+	forEachSIMD(t, func(name string) {
 		t.Run("XOR/"+name, func(t *testing.T) { f(t, XOR) })
 		t.Run("bulk/"+name, func(t *testing.T) { f(t, bulk) })
-	}
+	})
 }
 
 // BenchmarkImpl isolates the assembly loops: AVX2 against SSE2 on the
@@ -60,8 +69,6 @@ func BenchmarkImpl(b *testing.B) {
 // calls only from bulkMin bytes up) and the portable xorCopyWords, the
 // assembly each with AVX2, where the machine has it, and with SSE2.
 func forEachCopyImpl(t *testing.T, f func(t *testing.T, xor func(dst, src []byte, key uint32) bool)) {
-	saved := useAVX2
-	defer func() { useAVX2 = saved }()
 	bulk := func(dst, src []byte, key uint32) bool {
 		return xorCopyBulk(dst[:len(src)], src, uint64(key)<<32|uint64(key))
 	}
@@ -69,17 +76,8 @@ func forEachCopyImpl(t *testing.T, f func(t *testing.T, xor func(dst, src []byte
 		return xorCopyWords(dst, src, uint64(key)<<32|uint64(key))
 	}
 	t.Run("words", func(t *testing.T) { f(t, words) })
-	for _, avx2 := range []bool{true, false} {
-		if avx2 && !hasAVX2() {
-			t.Log("no AVX2 here: testing SSE2 only")
-			continue
-		}
-		useAVX2 = avx2
-		name := "sse2"
-		if avx2 {
-			name = "avx2"
-		}
+	forEachSIMD(t, func(name string) {
 		t.Run("XORCopy/"+name, func(t *testing.T) { f(t, XORCopy) })
 		t.Run("bulk/"+name, func(t *testing.T) { f(t, bulk) })
-	}
+	})
 }

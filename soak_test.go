@@ -298,10 +298,13 @@ func TestSoakHub(t *testing.T) {
 	deadline := time.Now().Add(duration)
 
 	// Publishers and the poster run until the deadline; then quiet is
-	// closed, and the clients check that everything came.
+	// closed, and the clients check that everything came. The bursts go
+	// on until the last subscriber to them has been evicted: on a loaded
+	// machine one may subscribe only after the deadline.
 	var producers sync.WaitGroup
+	burstersDone := make(chan struct{})
 	for p := range hubSoakPublishers {
-		producers.Go(func() { env.publish(p, deadline) })
+		producers.Go(func() { env.publish(p, deadline, burstersDone) })
 	}
 	producers.Go(func() { env.post(deadline) })
 	go func() {
@@ -345,8 +348,11 @@ func TestSoakHub(t *testing.T) {
 		clients.Go(func() { run('s', i) })
 	}
 	var bursts atomic.Int64
+	var burstClients sync.WaitGroup
 	for i := range bursters {
+		burstClients.Add(1)
 		clients.Go(func() {
+			defer burstClients.Done()
 			// Each connection is evicted by the next burst, 50 ms on.
 			for k := 0; time.Now().Before(deadline.Add(-500 * time.Millisecond)); k++ {
 				run('b', i*100000+k)
@@ -354,6 +360,10 @@ func TestSoakHub(t *testing.T) {
 			}
 		})
 	}
+	go func() {
+		burstClients.Wait()
+		close(burstersDone)
+	}()
 	for i := range vanishers {
 		clients.Go(func() {
 			if err := env.vanish(addr, i, deadline); err != nil {
@@ -535,12 +545,26 @@ func (env *hubSoak) cutoffs() string {
 	return b.String()
 }
 
-func (env *hubSoak) publish(p int, deadline time.Time) {
+func (env *hubSoak) publish(p int, deadline time.Time, burstersDone <-chan struct{}) {
 	pub := hubSoakPubs[p]
 	h := env.hubs[pub.hub]
 	pad := strings.Repeat("x", pub.size)
+	more := func() bool {
+		if time.Now().Before(deadline) {
+			return true
+		}
+		if pub.burst == 1 {
+			return false
+		}
+		select {
+		case <-burstersDone:
+			return false
+		default:
+			return true
+		}
+	}
 	var s int64
-	for ; time.Now().Before(deadline); s++ {
+	for ; more(); s++ {
 		env.begun[p].Store(s)
 		topic := hubSoakTopic(p, s)
 		if err := h.Publish(topic, OpText, fmt.Appendf(nil, "t %s %d %d %s", topic, p, s, pad)); err != nil {

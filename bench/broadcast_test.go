@@ -337,20 +337,11 @@ func broadcastClientMain() int {
 		fmt.Println("error bad", broadcastClientEnv, err)
 		return 2
 	}
-	var clients []*Client
-	defer func() {
-		for _, c := range clients {
-			c.Write(CloseFrame())
-			c.Close()
-		}
-	}()
-	for range conns {
-		c, err := Dial(addr, deflate, 0)
-		if err != nil {
-			fmt.Println("error", err)
-			return 1
-		}
-		clients = append(clients, c)
+	clients, err := dialClients(addr, conns, deflate)
+	defer closeClients(clients)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
 	}
 	fmt.Println("ready", clients[0].Extensions)
 	sc := bufio.NewScanner(os.Stdin)

@@ -204,6 +204,32 @@ func syscallCounts() (reads, writes int64) {
 	return
 }
 
+// dialClients connects n clients to addr, offering permessage-deflate
+// when deflate is set, and checks that the server answered each the
+// same. It returns those connected, even with an error.
+func dialClients(addr string, n int, deflate bool) ([]*Client, error) {
+	var clients []*Client
+	for range n {
+		c, err := Dial(addr, deflate, 0)
+		if err != nil {
+			return clients, err
+		}
+		clients = append(clients, c)
+		if c.Extensions != clients[0].Extensions {
+			return clients, fmt.Errorf("the server answered %q, then %q", clients[0].Extensions, c.Extensions)
+		}
+	}
+	return clients, nil
+}
+
+// closeClients sends each client a close frame and closes it.
+func closeClients(clients []*Client) {
+	for _, c := range clients {
+		c.Write(CloseFrame())
+		c.Close()
+	}
+}
+
 // echoClientMain is the client process of the throughput benchmarks. It
 // connects, says "ready" with the Sec-WebSocket-Extensions the server
 // answered, and then, for each line "pump N" on its standard input,
@@ -226,24 +252,11 @@ func echoClientMain() int {
 	if deflate {
 		frame, want = MaskedFrame(byte(op), true, Deflate(payload)), -1
 	}
-	var clients []*Client
-	defer func() {
-		for _, c := range clients {
-			c.Write(CloseFrame())
-			c.Close()
-		}
-	}()
-	for range conns {
-		c, err := Dial(addr, deflate, 0)
-		if err != nil {
-			fmt.Println("error", err)
-			return 1
-		}
-		clients = append(clients, c)
-		if c.Extensions != clients[0].Extensions {
-			fmt.Printf("error the server answered %q, then %q\n", clients[0].Extensions, c.Extensions)
-			return 1
-		}
+	clients, err := dialClients(addr, conns, deflate)
+	defer closeClients(clients)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
 	}
 	fmt.Println("ready", clients[0].Extensions)
 	sc := bufio.NewScanner(os.Stdin)

@@ -31,14 +31,26 @@ import (
 // of a connection that parked may still be on its way out.
 func waitGoroutineGone(t *testing.T) {
 	t.Helper()
+	waitNoStack(t, "lariat.(*Conn).serve", "the goroutine of a parked connection is still there")
+}
+
+// stacksHold reports whether a goroutine's stack holds fn.
+func stacksHold(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return bytes.Contains(buf[:runtime.Stack(buf, true)], []byte(fn))
+}
+
+// waitNoStack waits, boundedly, until no goroutine's stack holds fn, and
+// fails with msg if one still does.
+func waitNoStack(t *testing.T, fn, msg string) {
+	t.Helper()
 	for range 500 {
-		buf := make([]byte, 1<<20)
-		if !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("lariat.(*Conn).serve")) {
+		if !stacksHold(fn) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("the goroutine of a parked connection is still there")
+	t.Fatal(msg)
 }
 
 // registered counts the connections registered with the poller: parked,
@@ -667,14 +679,7 @@ func wakeRig(tb testing.TB, mode string) func() time.Duration {
 func TestPollerEnds(t *testing.T) {
 	pollerGone := func() {
 		t.Helper()
-		for range 500 {
-			buf := make([]byte, 1<<20)
-			if !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("lariat.(*poller).wait")) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatal("the poller's goroutine outlived the parked connections")
+		waitNoStack(t, "lariat.(*poller).wait", "the poller's goroutine outlived the parked connections")
 	}
 	parked := parkings(t)
 	for range 2 {
@@ -683,7 +688,7 @@ func TestPollerEnds(t *testing.T) {
 		wc.WriteText("x")
 		wc.WantText("x")
 		waitParked(t, parked)
-		if buf := make([]byte, 1<<20); !bytes.Contains(buf[:runtime.Stack(buf, true)], []byte("lariat.(*poller).wait")) {
+		if !stacksHold("lariat.(*poller).wait") {
 			t.Fatal("no poller goroutine while a connection is parked")
 		}
 		wc.Close()
